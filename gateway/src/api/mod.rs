@@ -1,0 +1,182 @@
+//! The JSON API under `/api/v1`: one router per concern, merged here, behind authentication,
+//! idempotency and the OpenAPI document. Handlers are thin: they check the caller's role, call
+//! the store in one transaction, write the audit row in that same transaction, and answer.
+
+mod appointments;
+mod notices;
+mod organisations;
+mod patients;
+
+use crate::auth::Caller;
+use crate::context::AppContext;
+use crate::problem::{ApiError, ApiResult};
+use axum::Router;
+use kontaktvei_store::audit::{self, Outcome};
+use kontaktvei_store::staff::Role;
+use kontaktvei_store::{Id, Tx};
+use serde::Serialize;
+
+pub use openapi::ApiDoc;
+
+/// Who may do what. Patient records are for the people who reach or treat the patient; the
+/// print room works on letters only and never sees a patient record through the API.
+pub(crate) mod roles {
+    use super::Role::{self, *};
+    pub const READ_PATIENT: &[Role] = &[Admin, Clinic, Coordinator, Relay, Outreach];
+    pub const WRITE_PATIENT: &[Role] = &[Admin, Clinic, Coordinator];
+    /// Relay and outreach staff verify addresses and phones in person, so they may add them.
+    pub const WRITE_CONTACT_POINT: &[Role] = &[Admin, Clinic, Coordinator, Relay, Outreach];
+    pub const READ_APPOINTMENT: &[Role] = &[Admin, Clinic, Coordinator];
+    pub const WRITE_APPOINTMENT: &[Role] = &[Admin, Clinic];
+    pub const READ_AUDIT: &[Role] = &[Admin];
+    pub const ADMIN: &[Role] = &[Admin];
+}
+
+/// A list answer: `{"items": […]}`, with a cursor when more pages follow.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Items<T> {
+    pub items: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Items<T> {
+    pub fn all(items: Vec<T>) -> Self {
+        Items {
+            items,
+            next_cursor: None,
+        }
+    }
+}
+
+/// Writes an allowed audit row in the request's transaction.
+pub(crate) async fn audit(
+    ctx: &AppContext,
+    tx: &mut Tx,
+    caller: &Caller,
+    action: &str,
+    patient_id: Option<Id>,
+    subject: Option<Id>,
+) -> ApiResult<()> {
+    audit::record(
+        tx,
+        &caller.actor(),
+        action,
+        patient_id,
+        subject,
+        Outcome::Allowed,
+        ctx.clock.now(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records a refused access to a patient's data in a transaction of its own (the request's
+/// transaction is rolled back) and passes the error on.
+pub(crate) async fn denied(
+    ctx: &AppContext,
+    caller: &Caller,
+    action: &str,
+    patient_id: Option<Id>,
+    error: ApiError,
+) -> ApiError {
+    let result = async {
+        let mut tx = ctx.store.begin().await?;
+        audit::record(
+            &mut tx,
+            &caller.actor(),
+            action,
+            patient_id,
+            None,
+            Outcome::Denied,
+            ctx.clock.now(),
+        )
+        .await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, "could not write the audit row for a refused request");
+    }
+    error
+}
+
+/// Checks the role and that the patient is shared with the caller's organisation, auditing a
+/// refusal. Returns the patient.
+pub(crate) async fn visible_patient(
+    ctx: &AppContext,
+    tx: &mut Tx,
+    caller: &Caller,
+    patient_id: Id,
+    roles: &[Role],
+    doing: &str,
+    action: &str,
+) -> ApiResult<kontaktvei_store::patients::Patient> {
+    if let Err(e) = caller.require(roles, doing) {
+        return Err(denied(ctx, caller, action, Some(patient_id), e).await);
+    }
+    match kontaktvei_store::patients::get_visible(tx, caller.organisation_id, patient_id).await {
+        Ok(p) => Ok(p),
+        Err(e) => Err(denied(ctx, caller, action, Some(patient_id), e.into()).await),
+    }
+}
+
+pub fn router(ctx: AppContext) -> Router<AppContext> {
+    Router::new()
+        .merge(organisations::router())
+        .merge(patients::router())
+        .merge(appointments::router())
+        .merge(notices::router())
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            crate::idempotency::idempotent,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx,
+            crate::auth::authenticate,
+        ))
+}
+
+mod openapi {
+    use super::*;
+    use utoipa::Modify;
+    use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+    struct BearerAuth;
+
+    impl Modify for BearerAuth {
+        fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+            let components = openapi.components.get_or_insert_with(Default::default);
+            components.add_security_scheme(
+                "api_key",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("kv_…")
+                        .build(),
+                ),
+            );
+        }
+    }
+
+    #[derive(utoipa::OpenApi)]
+    #[openapi(
+        info(title = "kontaktvei", description = "Contact gateway for patients without BankID, fixed address or stable phone."),
+        servers((url = "/api/v1")),
+        security(("api_key" = [])),
+        modifiers(&BearerAuth),
+        paths(
+            organisations::list, organisations::get, organisations::update,
+            organisations::list_staff, organisations::create_staff,
+            patients::create, patients::list, patients::get, patients::update,
+            patients::list_shares, patients::add_share,
+            patients::add_contact_point, patients::list_contact_points, patients::retire_contact_point,
+            patients::timeline, patients::audit_log,
+            appointments::book, appointments::get, appointments::list_for_patient,
+            appointments::reschedule, appointments::cancel, appointments::attendance,
+            notices::get, notices::list_for_patient,
+        ),
+        components(schemas(crate::problem::Problem, kontaktvei_store::FieldError))
+    )]
+    pub struct ApiDoc;
+}

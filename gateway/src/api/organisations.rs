@@ -1,0 +1,95 @@
+//! Organisations (any caller may list them, to pick the low-threshold service or outreach team
+//! for a contact point), an admin's edits of their own organisation, and its staff accounts.
+
+use super::{Items, roles};
+use crate::auth::Caller;
+use crate::context::AppContext;
+use crate::extract::{ApiJson, Ids};
+use crate::problem::{ApiError, ApiResult};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing;
+use axum::{Json, Router};
+use kontaktvei_store::organisations::{self, Organisation, OrganisationUpdate};
+use kontaktvei_store::staff::{self, NewStaff, Staff};
+
+pub fn router() -> Router<AppContext> {
+    Router::new()
+        .route("/organisations", routing::get(list))
+        .route("/organisations/{id}", routing::get(get).patch(update))
+        .route("/staff", routing::get(list_staff).post(create_staff))
+}
+
+/// Every organisation, by name.
+#[utoipa::path(get, path = "/organisations", tag = "organisations",
+    responses((status = 200, body = Items<Organisation>)))]
+pub async fn list(
+    State(ctx): State<AppContext>,
+    _caller: Caller,
+) -> ApiResult<Json<Items<Organisation>>> {
+    let mut tx = ctx.store.begin_read().await?;
+    let items = organisations::list(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Json(Items::all(items)))
+}
+
+#[utoipa::path(get, path = "/organisations/{id}", tag = "organisations",
+    responses((status = 200, body = Organisation), (status = 404, body = crate::problem::Problem)))]
+pub async fn get(
+    State(ctx): State<AppContext>,
+    _caller: Caller,
+    Ids([id]): Ids<1>,
+) -> ApiResult<Json<Organisation>> {
+    let mut tx = ctx.store.begin_read().await?;
+    let org = organisations::get(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(Json(org))
+}
+
+/// An admin changes their own organisation's name, time zone, opening hours or staff e-mail.
+#[utoipa::path(patch, path = "/organisations/{id}", tag = "organisations", request_body = OrganisationUpdate,
+    responses((status = 200, body = Organisation), (status = 403, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
+pub async fn update(
+    State(ctx): State<AppContext>,
+    caller: Caller,
+    Ids([id]): Ids<1>,
+    ApiJson(update): ApiJson<OrganisationUpdate>,
+) -> ApiResult<Json<Organisation>> {
+    caller.require(roles::ADMIN, "change an organisation")?;
+    if id != caller.organisation_id {
+        return Err(ApiError::Forbidden(
+            "you may only change your own organisation".into(),
+        ));
+    }
+    let mut tx = ctx.store.begin().await?;
+    let org = organisations::update(&mut tx, id, update).await?;
+    tx.commit().await?;
+    Ok(Json(org))
+}
+
+/// The staff accounts of the caller's organisation.
+#[utoipa::path(get, path = "/staff", tag = "organisations", responses((status = 200, body = Items<Staff>)))]
+pub async fn list_staff(
+    State(ctx): State<AppContext>,
+    caller: Caller,
+) -> ApiResult<Json<Items<Staff>>> {
+    let mut tx = ctx.store.begin_read().await?;
+    let items = staff::list_staff(&mut tx, caller.organisation_id).await?;
+    tx.commit().await?;
+    Ok(Json(Items::all(items)))
+}
+
+/// An admin adds a staff member (e.g. a koordinator patients can be assigned to).
+#[utoipa::path(post, path = "/staff", tag = "organisations", request_body = NewStaff,
+    responses((status = 201, body = Staff), (status = 403, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
+pub async fn create_staff(
+    State(ctx): State<AppContext>,
+    caller: Caller,
+    ApiJson(new): ApiJson<NewStaff>,
+) -> ApiResult<(StatusCode, Json<Staff>)> {
+    caller.require(roles::ADMIN, "add staff")?;
+    let mut tx = ctx.store.begin().await?;
+    let staff = staff::create_staff(&mut tx, caller.organisation_id, new, ctx.clock.now()).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(staff)))
+}

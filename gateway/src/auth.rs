@@ -1,0 +1,106 @@
+//! Who is calling. Every `/api/v1` request carries `Authorization: Bearer <api key>`; the
+//! middleware resolves the key to a [`Caller`] (organisation + role) or answers 401. Handlers
+//! then ask the caller for the role they need; a wrong role is 403, another organisation's
+//! patient is 404 (so its existence does not leak).
+
+use crate::context::AppContext;
+use crate::problem::ApiError;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use kontaktvei_store::Id;
+use kontaktvei_store::audit::Actor;
+use kontaktvei_store::staff::{self, Role};
+
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key_id: Id,
+    pub organisation_id: Id,
+    pub role: Role,
+    pub request_id: Option<String>,
+}
+
+impl Caller {
+    /// The audit log's view of this caller.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            organisation_id: Some(self.organisation_id),
+            label: self.label(),
+            request_id: self.request_id.clone(),
+        }
+    }
+
+    /// How the caller is named in records (`created_by`, appointment history).
+    pub fn label(&self) -> String {
+        format!("api_key:{}", self.key_id)
+    }
+
+    /// 403 unless the caller has one of `roles`; `doing` finishes "your role may not …".
+    pub fn require(&self, roles: &[Role], doing: &str) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            let allowed: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            Err(ApiError::Forbidden(format!(
+                "your role ({}) may not {doing}; that needs one of: {}",
+                self.role,
+                allowed.join(", ")
+            )))
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or(ApiError::Unauthorized)
+    }
+}
+
+pub async fn authenticate(State(ctx): State<AppContext>, mut req: Request, next: Next) -> Response {
+    let secret = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let Some(secret) = secret else {
+        return ApiError::Unauthorized.into_response();
+    };
+    let key = async {
+        let mut tx = ctx.store.begin_read().await?;
+        let key = staff::authenticate(&mut tx, secret).await?;
+        tx.commit().await?;
+        Ok::<_, kontaktvei_store::Error>(key)
+    }
+    .await;
+    let key = match key {
+        Ok(Some(key)) => key,
+        Ok(None) => return ApiError::Unauthorized.into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    tracing::Span::current().record("key_id", tracing::field::display(key.id));
+    req.extensions_mut().insert(Caller {
+        key_id: key.id,
+        organisation_id: key.organisation_id,
+        role: key.role,
+        request_id,
+    });
+    next.run(req).await
+}

@@ -1,0 +1,251 @@
+//! The `kontaktvei` command line: `serve`, `migrate`, and the operator's `admin` commands.
+//! Errors end in one line on stderr and a non-zero exit: 2 for bad configuration or usage,
+//! 1 for everything else.
+
+use crate::config::{Config, ConfigError, LogFormat};
+use crate::context::AppContext;
+use clap::{Parser, Subcommand};
+use kontaktvei_store::audit::{self, Actor, Outcome};
+use kontaktvei_store::organisations::{self, NewOrganisation, OrganisationKind};
+use kontaktvei_store::staff::{self, Role};
+use kontaktvei_store::{Clock, Id, Store, StoreOptions, SystemClock};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kontaktvei",
+    version,
+    about = "Contact gateway for patients without BankID, fixed address or stable phone"
+)]
+struct Cli {
+    /// TOML configuration file (also KONTAKTVEI_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (applies migrations first).
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free one).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Apply database migrations and exit; running it again is harmless.
+    Migrate,
+    /// Operator commands.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Add an organisation with an admin API key; prints {"organisation_id","api_key"}.
+    AddOrg {
+        #[arg(long)]
+        name: String,
+        /// clinic, low_threshold_service, outreach_team or home_services.
+        #[arg(long, value_parser = parse_text::<OrganisationKind>)]
+        kind: OrganisationKind,
+        #[arg(long, default_value = "Europe/Oslo")]
+        time_zone: String,
+        #[arg(long)]
+        staff_email: Option<String>,
+    },
+    /// API keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Create an API key for an organisation; prints {"organisation_id","api_key"}.
+    Create {
+        #[arg(long, value_name = "ID", value_parser = parse_text::<Id>)]
+        org: Id,
+        /// admin, clinic, print, relay, outreach or coordinator.
+        #[arg(long, value_parser = parse_text::<Role>)]
+        role: Role,
+        /// What the key is for, e.g. "EPJ integration".
+        #[arg(long)]
+        label: Option<String>,
+    },
+}
+
+fn parse_text<T: std::str::FromStr>(s: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse::<T>().map_err(|e| e.to_string())
+}
+
+/// Runs the command line and returns the process's exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let listen_flag = match &cli.command {
+        Command::Serve { listen } => listen.clone(),
+        _ => None,
+    };
+    let config = match Config::from_process(cli.config.as_deref(), listen_flag.as_deref()) {
+        Ok(c) => c,
+        Err(ConfigError { key, message }) => {
+            eprintln!("kontaktvei: invalid configuration: {key}: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kontaktvei: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kontaktvei: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Store errors with field lists become "field: message; field: message".
+fn one_line(e: &anyhow::Error) -> String {
+    if let Some(kontaktvei_store::Error::Invalid(fields)) = e.downcast_ref() {
+        return fields
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+    }
+    format!("{e:#}").replace('\n', " ")
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(&StoreOptions {
+        url: config.database_url.clone(),
+        max_connections: config.database_max_connections,
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match command {
+        Command::Serve { .. } => {
+            if config.log_format == LogFormat::Text {
+                tracing::debug!("text logs");
+            }
+            let store = open_store(&config).await?;
+            let ctx = AppContext {
+                store,
+                clock,
+                metrics: Arc::default(),
+            };
+            crate::server::serve(ctx, config.listen).await
+        }
+        Command::Migrate => {
+            let store = open_store(&config).await?;
+            store.close().await;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Admin {
+            command:
+                AdminCommand::AddOrg {
+                    name,
+                    kind,
+                    time_zone,
+                    staff_email,
+                },
+        } => {
+            let store = open_store(&config).await?;
+            let now = clock.now();
+            let mut tx = store.begin().await?;
+            let org = organisations::create(
+                &mut tx,
+                NewOrganisation {
+                    name,
+                    kind,
+                    time_zone,
+                    staff_email,
+                },
+                now,
+            )
+            .await?;
+            let (key, secret) = staff::create_api_key(
+                &mut tx,
+                org.id,
+                Role::Admin,
+                Some("created with the organisation".into()),
+                now,
+            )
+            .await?;
+            audit::record(
+                &mut tx,
+                &Actor::operator(),
+                "organisation.create",
+                None,
+                Some(org.id),
+                Outcome::Allowed,
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            store.close().await;
+            print_key(org.id, key.id, key.role, &secret);
+            Ok(())
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Key {
+                    command: KeyCommand::Create { org, role, label },
+                },
+        } => {
+            let store = open_store(&config).await?;
+            let now = clock.now();
+            let mut tx = store.begin().await?;
+            organisations::get(&mut tx, org)
+                .await
+                .map_err(|_| anyhow::anyhow!("--org: no organisation has the id {org}; `kontaktvei admin add-org` creates one"))?;
+            let (key, secret) = staff::create_api_key(&mut tx, org, role, label, now).await?;
+            audit::record(
+                &mut tx,
+                &Actor::operator(),
+                "api_key.create",
+                None,
+                Some(key.id),
+                Outcome::Allowed,
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            store.close().await;
+            print_key(org, key.id, key.role, &secret);
+            Ok(())
+        }
+    }
+}
+
+fn print_key(organisation_id: Id, key_id: Id, role: Role, secret: &str) {
+    println!(
+        "{}",
+        json!({"organisation_id": organisation_id, "api_key": secret, "key_id": key_id, "role": role})
+    );
+}

@@ -1,0 +1,13 @@
+//! The application context: the one value handed to every handler and background task.
+//! No globals — everything a request needs is reached from here.
+
+use crate::metrics::Metrics;
+use kontaktvei_store::{Clock, Store};
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct AppContext {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+}

@@ -1,0 +1,51 @@
+//! The one source of "now". Production uses [`SystemClock`]; tests and the simulator use
+//! [`ManualClock`] to walk a notice through days of escalation in milliseconds.
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use std::fmt::Debug;
+use std::sync::Mutex;
+
+pub trait Clock: Send + Sync + Debug {
+    /// The current instant, truncated to whole microseconds (what PostgreSQL stores), so a value
+    /// read back from either database equals the value written.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        truncate(Utc::now())
+    }
+}
+
+/// A clock that only moves when told to.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self(Mutex::new(truncate(start)))
+    }
+
+    pub fn set(&self, to: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = truncate(to);
+    }
+
+    pub fn advance(&self, by: TimeDelta) {
+        let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *now = truncate(*now + by);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Drops sub-microsecond precision.
+pub fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(t)
+}

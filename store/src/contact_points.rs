@@ -1,0 +1,439 @@
+//! Contact points: the ways to reach one patient, each with its provenance (who told us, who
+//! verified it and when), an optional expiry, and a status that learns — an acknowledgement
+//! through it confirms it, a bounce or a returned letter marks it failed.
+
+use crate::db::{Tx, on_tx};
+use crate::error::{Error, Result, Violations};
+use crate::id::Id;
+use crate::organisations::{self, OrganisationKind};
+use crate::phone;
+use crate::text_enum::text_enum;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+text_enum! {
+    pub enum ContactKind {
+        /// A mobile phone the patient gave (not from the national contact register).
+        Sms = "sms",
+        /// A verified postal address, often c/o a shelter or drop-in centre.
+        Postal = "postal",
+        /// Via a low-threshold service or home services that pass the message on.
+        Relay = "relay",
+        /// An outreach team that goes to find the person.
+        Outreach = "outreach",
+        /// A next of kin's phone, only with the patient's recorded consent.
+        NextOfKin = "next_of_kin",
+    }
+}
+
+text_enum! {
+    pub enum Provenance {
+        StatedByPatient = "stated_by_patient",
+        VerifiedInPerson = "verified_in_person",
+        PopulationRegister = "population_register",
+        FromNextOfKin = "from_next_of_kin",
+    }
+}
+
+text_enum! {
+    pub enum ContactStatus {
+        /// Usable, not yet proven.
+        Active = "active",
+        /// An acknowledgement came through it.
+        Confirmed = "confirmed",
+        /// It bounced (undeliverable SMS, returned letter, "not seen").
+        Failed = "failed",
+        /// Staff took it out of use.
+        Retired = "retired",
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PostalAddress {
+    /// Recipient and street lines as they go in the envelope window, c/o lines included.
+    pub lines: Vec<String>,
+    pub postal_code: String,
+    pub place: String,
+    /// ISO 3166 alpha-2; `NO` unless the address is abroad.
+    pub country: String,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct ContactPoint {
+    pub id: Id,
+    pub patient_id: Id,
+    pub kind: ContactKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(flatten)]
+    #[sqlx(json(nullable))]
+    pub address: Option<PostalAddress>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organisation_id: Option<Id>,
+    /// The next of kin's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relation: Option<String>,
+    pub consent_recorded: bool,
+    pub provenance: Provenance,
+    pub verified_by: Option<String>,
+    pub verified_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub status: ContactStatus,
+    pub failure_reason: Option<String>,
+    pub note: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub retired_at: Option<DateTime<Utc>>,
+    pub retired_reason: Option<String>,
+}
+
+impl ContactPoint {
+    /// Whether a contact plan may use it now: not failed or retired, and not expired.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        matches!(
+            self.status,
+            ContactStatus::Active | ContactStatus::Confirmed
+        ) && self.expires_at.is_none_or(|e| e > now)
+    }
+}
+
+/// The body of "add a contact point": `kind` decides which of the other fields are needed.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewContactPoint {
+    pub kind: ContactKind,
+    pub provenance: Provenance,
+    /// sms, next_of_kin
+    pub phone: Option<String>,
+    /// postal
+    pub lines: Option<Vec<String>>,
+    pub postal_code: Option<String>,
+    pub place: Option<String>,
+    pub country: Option<String>,
+    /// relay, outreach
+    pub organisation_id: Option<Id>,
+    /// next_of_kin
+    pub contact_name: Option<String>,
+    pub relation: Option<String>,
+    #[serde(default)]
+    pub consent_recorded: bool,
+    /// Who verified it; defaults to the caller for `verified_in_person`.
+    pub verified_by: Option<String>,
+    /// When it was verified; defaults to now for `verified_in_person` and `population_register`.
+    pub verified_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub note: Option<String>,
+}
+
+fn require<'a>(
+    v: &mut Violations,
+    value: &'a Option<String>,
+    field: &str,
+    kind: ContactKind,
+    what: &str,
+) -> Option<&'a str> {
+    match value.as_deref().map(str::trim) {
+        Some(s) if !s.is_empty() => Some(s),
+        _ => {
+            v.add(field, format!("a {kind} contact point needs {what}"));
+            None
+        }
+    }
+}
+
+fn forbid<T>(v: &mut Violations, value: &Option<T>, field: &str, kind: ContactKind) {
+    if value.is_some() {
+        v.add(
+            field,
+            format!("does not belong on a {kind} contact point; leave it out"),
+        );
+    }
+}
+
+fn validate_address(new: &NewContactPoint, v: &mut Violations) -> Option<PostalAddress> {
+    let kind = ContactKind::Postal;
+    let country = new.country.as_deref().unwrap_or("NO").trim().to_uppercase();
+    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+        v.add("country", "use a two-letter ISO country code, e.g. NO");
+    }
+    let lines: Vec<String> = new
+        .lines
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .map(|l| l.trim().to_owned())
+        .collect();
+    if lines.is_empty() || lines.len() > 5 {
+        v.add(
+            "lines",
+            "give 1–5 address lines: recipient, c/o if any, street",
+        );
+    }
+    for (i, line) in lines.iter().enumerate() {
+        if line.is_empty() || line.chars().count() > 60 {
+            v.add(
+                format!("lines[{i}]"),
+                "each line needs 1–60 characters (what fits the envelope window)",
+            );
+        }
+    }
+    let postal_code =
+        require(v, &new.postal_code, "postal_code", kind, "a postal_code").map(str::to_owned);
+    if let Some(code) = &postal_code
+        && country == "NO"
+        && !(code.len() == 4 && code.bytes().all(|b| b.is_ascii_digit()))
+    {
+        v.add(
+            "postal_code",
+            "a Norwegian postal code has exactly 4 digits, e.g. 0155",
+        );
+    }
+    let place = require(v, &new.place, "place", kind, "a place (poststed)").map(str::to_uppercase);
+    Some(PostalAddress {
+        lines,
+        postal_code: postal_code?,
+        place: place?,
+        country,
+    })
+}
+
+/// Adds a contact point after checking it against its kind's rules. A relay or outreach contact
+/// point also shares the patient with that organisation, so its staff can act on it.
+pub async fn add(
+    tx: &mut Tx,
+    patient_id: Id,
+    new: NewContactPoint,
+    created_by: &str,
+    now: DateTime<Utc>,
+) -> Result<ContactPoint> {
+    let mut v = Violations::default();
+    let kind = new.kind;
+    let mut cp = ContactPoint {
+        id: Id::new(now),
+        patient_id,
+        kind,
+        phone: None,
+        address: None,
+        organisation_id: None,
+        contact_name: None,
+        relation: None,
+        consent_recorded: new.consent_recorded,
+        provenance: new.provenance,
+        verified_by: new
+            .verified_by
+            .clone()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty()),
+        verified_at: new.verified_at,
+        expires_at: new.expires_at,
+        status: ContactStatus::Active,
+        failure_reason: None,
+        note: new
+            .note
+            .clone()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty()),
+        created_at: now,
+        created_by: created_by.to_owned(),
+        retired_at: None,
+        retired_reason: None,
+    };
+    let phone_use = match kind {
+        ContactKind::Sms => Some(phone::Use::Sms),
+        ContactKind::NextOfKin => Some(phone::Use::Call),
+        _ => None,
+    };
+    if let Some(usage) = phone_use {
+        if let Some(raw) = require(&mut v, &new.phone, "phone", kind, "a phone number") {
+            match phone::normalise(raw, usage) {
+                Ok(e164) => cp.phone = Some(e164),
+                Err(why) => v.add("phone", why),
+            }
+        }
+    } else {
+        forbid(&mut v, &new.phone, "phone", kind);
+    }
+    if kind == ContactKind::Postal {
+        cp.address = validate_address(&new, &mut v);
+    } else {
+        forbid(&mut v, &new.lines, "lines", kind);
+        forbid(&mut v, &new.postal_code, "postal_code", kind);
+        forbid(&mut v, &new.place, "place", kind);
+        forbid(&mut v, &new.country, "country", kind);
+    }
+    if matches!(kind, ContactKind::Relay | ContactKind::Outreach) {
+        match new.organisation_id {
+            None => v.add("organisation_id", format!("a {kind} contact point needs the organisation_id of the service that reaches the patient")),
+            Some(org_id) => match organisations::get(tx, org_id).await {
+                Ok(org) => {
+                    let fits = match kind {
+                        ContactKind::Relay => matches!(org.kind, OrganisationKind::LowThresholdService | OrganisationKind::HomeServices),
+                        _ => matches!(org.kind, OrganisationKind::OutreachTeam | OrganisationKind::HomeServices),
+                    };
+                    if fits {
+                        cp.organisation_id = Some(org_id);
+                    } else {
+                        let wanted = if kind == ContactKind::Relay { "a low_threshold_service or home_services" } else { "an outreach_team or home_services" };
+                        v.add("organisation_id", format!("this organisation is a {}; a {kind} contact point needs {wanted}", org.kind));
+                    }
+                }
+                Err(Error::NotFound(_)) => v.add("organisation_id", "no organisation has this id; see GET /api/v1/organisations"),
+                Err(e) => return Err(e),
+            },
+        }
+    } else {
+        forbid(&mut v, &new.organisation_id, "organisation_id", kind);
+    }
+    if kind == ContactKind::NextOfKin {
+        cp.contact_name = require(
+            &mut v,
+            &new.contact_name,
+            "contact_name",
+            kind,
+            "the next of kin's name",
+        )
+        .map(str::to_owned);
+        cp.relation = new
+            .relation
+            .clone()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty());
+        if !new.consent_recorded {
+            v.add("consent_recorded", "a next of kin may only be contacted with the patient's consent; record it and set consent_recorded to true");
+        }
+    } else {
+        forbid(&mut v, &new.contact_name, "contact_name", kind);
+        forbid(&mut v, &new.relation, "relation", kind);
+    }
+    match new.provenance {
+        Provenance::VerifiedInPerson => {
+            cp.verified_by.get_or_insert_with(|| created_by.to_owned());
+            cp.verified_at.get_or_insert(now);
+        }
+        Provenance::PopulationRegister => {
+            cp.verified_at.get_or_insert(now);
+        }
+        Provenance::StatedByPatient | Provenance::FromNextOfKin => {}
+    }
+    if cp.verified_at.is_some_and(|t| t > now) {
+        v.add("verified_at", "cannot be in the future");
+    }
+    if cp.expires_at.is_some_and(|t| t <= now) {
+        v.add(
+            "expires_at",
+            "is already past; leave it out or give a future time",
+        );
+    }
+    v.finish()?;
+
+    if let Some(existing) = find_same(tx, &cp).await? {
+        return Err(Error::Conflict(format!(
+            "the patient already has this {kind} contact point in use: {existing}; retire it first to replace it"
+        )));
+    }
+    let address_json = cp.address.as_ref().map(sqlx::types::Json);
+    let postal_code = cp.address.as_ref().map(|a| a.postal_code.clone());
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "INSERT INTO contact_points (id, patient_id, kind, phone, address, postal_code, organisation_id,
+                 contact_name, relation, consent_recorded, provenance, verified_by, verified_at, expires_at,
+                 status, note, created_at, created_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+        )
+        .bind(cp.id)
+        .bind(cp.patient_id)
+        .bind(cp.kind)
+        .bind(&cp.phone)
+        .bind(address_json)
+        .bind(&postal_code)
+        .bind(cp.organisation_id)
+        .bind(&cp.contact_name)
+        .bind(&cp.relation)
+        .bind(cp.consent_recorded)
+        .bind(cp.provenance)
+        .bind(&cp.verified_by)
+        .bind(cp.verified_at)
+        .bind(cp.expires_at)
+        .bind(cp.status)
+        .bind(&cp.note)
+        .bind(cp.created_at)
+        .bind(&cp.created_by)
+        .execute(c)
+        .await?
+        .rows_affected()
+    });
+    Ok(cp)
+}
+
+/// An active or confirmed contact point of the same patient that reaches the same place.
+async fn find_same(tx: &mut Tx, cp: &ContactPoint) -> Result<Option<Id>> {
+    let existing = list(tx, cp.patient_id).await?;
+    Ok(existing
+        .into_iter()
+        .find(|e| {
+            matches!(e.status, ContactStatus::Active | ContactStatus::Confirmed)
+                && e.kind == cp.kind
+                && e.phone == cp.phone
+                && e.address == cp.address
+                && e.organisation_id == cp.organisation_id
+        })
+        .map(|e| e.id))
+}
+
+/// All of a patient's contact points, retired ones included, oldest first.
+pub async fn list(tx: &mut Tx, patient_id: Id) -> Result<Vec<ContactPoint>> {
+    Ok(on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT id, patient_id, kind, phone, address, organisation_id, contact_name, relation, consent_recorded,
+                    provenance, verified_by, verified_at, expires_at, status, failure_reason, note, created_at,
+                    created_by, retired_at, retired_reason
+             FROM contact_points WHERE patient_id = $1 ORDER BY id",
+        )
+        .bind(patient_id)
+        .fetch_all(c)
+        .await?
+    }))
+}
+
+/// Takes a contact point out of use, keeping it (and why) for the record.
+pub async fn retire(
+    tx: &mut Tx,
+    patient_id: Id,
+    id: Id,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<ContactPoint> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(Error::invalid(
+            "reason",
+            "say why the contact point is retired (1–500 characters), e.g. \"patient moved out of the shelter\"",
+        ));
+    }
+    let changed = on_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE contact_points SET status = 'retired', retired_at = $3, retired_reason = $4
+             WHERE id = $1 AND patient_id = $2 AND status <> 'retired'",
+        )
+        .bind(id)
+        .bind(patient_id)
+        .bind(now)
+        .bind(reason)
+        .execute(c)
+        .await?
+        .rows_affected()
+    });
+    let all = list(tx, patient_id).await?;
+    let cp = all
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or(Error::NotFound("contact point"))?;
+    if changed == 0 {
+        return Err(Error::Conflict(
+            "this contact point is already retired".into(),
+        ));
+    }
+    Ok(cp)
+}

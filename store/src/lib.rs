@@ -1,0 +1,31 @@
+//! The persistence layer and domain model of kontaktvei.
+//!
+//! Every table has one module here that owns its schema rows and its queries; handlers never
+//! write SQL. The same SQL text runs on SQLite (the embedded default) and PostgreSQL (for several
+//! instances): [`Store`] wraps one pool of either kind and [`Tx`] one transaction, and each query
+//! function is written once and compiled for both through the `on_tx!` macro.
+
+#![forbid(unsafe_code)]
+
+mod db;
+mod error;
+mod text_enum;
+
+pub mod appointments;
+pub mod audit;
+pub mod clock;
+pub mod contact_points;
+pub mod id;
+pub mod idempotency;
+pub mod national_id;
+pub mod notices;
+pub mod organisations;
+pub mod patients;
+pub mod phone;
+pub mod staff;
+pub mod timeline;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use db::{Backend, Store, StoreOptions, Tx};
+pub use error::{Error, FieldError, Result};
+pub use id::Id;

@@ -1,0 +1,87 @@
+//! A patient's timeline: what happened, in order — contact points added and retired,
+//! appointments booked, moved, cancelled, attended or missed, and the notices they owed.
+//! Built from the tables that own those facts, so it can never disagree with them.
+
+use crate::appointments;
+use crate::contact_points;
+use crate::db::Tx;
+use crate::error::Result;
+use crate::id::Id;
+use crate::notices;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TimelineEntry {
+    pub at: DateTime<Utc>,
+    /// `contact_point.added`, `contact_point.retired`, `appointment.booked`,
+    /// `appointment.rescheduled`, `appointment.cancelled`, `appointment.attended`,
+    /// `appointment.no_show`, `notice.created`.
+    pub event: String,
+    /// The contact point, appointment or notice the entry is about.
+    pub subject_id: Id,
+    /// A short description for staff: kinds, statuses and times, no message text.
+    pub summary: String,
+    /// Who did it, when a person or key did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+}
+
+pub async fn for_patient(tx: &mut Tx, patient_id: Id) -> Result<Vec<TimelineEntry>> {
+    let mut entries = Vec::new();
+    for cp in contact_points::list(tx, patient_id).await? {
+        entries.push(TimelineEntry {
+            at: cp.created_at,
+            event: "contact_point.added".into(),
+            subject_id: cp.id,
+            summary: format!("{} contact point added ({})", cp.kind, cp.provenance),
+            actor: Some(cp.created_by.clone()),
+        });
+        if let Some(at) = cp.retired_at {
+            entries.push(TimelineEntry {
+                at,
+                event: "contact_point.retired".into(),
+                subject_id: cp.id,
+                summary: format!(
+                    "{} contact point retired: {}",
+                    cp.kind,
+                    cp.retired_reason.as_deref().unwrap_or("no reason given")
+                ),
+                actor: None,
+            });
+        }
+    }
+    for e in appointments::history_for_patient(tx, patient_id).await? {
+        let mut summary = format!(
+            "appointment {} — starts {}, {} min, {}",
+            e.status,
+            e.starts_at
+                .with_timezone(&chrono_tz::Europe::Oslo)
+                .format("%Y-%m-%d %H:%M %:z"),
+            e.duration_minutes,
+            e.place
+        );
+        if let Some(reason) = &e.reason {
+            summary.push_str(&format!(" (reason: {reason})"));
+        }
+        entries.push(TimelineEntry {
+            at: e.at,
+            event: format!("appointment.{}", e.status),
+            subject_id: e.appointment_id,
+            summary,
+            actor: Some(e.actor),
+        });
+    }
+    for n in notices::for_patient(tx, patient_id).await? {
+        entries.push(TimelineEntry {
+            at: n.created_at,
+            event: "notice.created".into(),
+            subject_id: n.id,
+            summary: format!("{} notice, now {}", n.kind, n.status),
+            actor: None,
+        });
+    }
+    // Within one instant, causes come before effects: the appointment before the notice it owes.
+    entries.sort_by_key(|e| (e.at, e.event.starts_with("notice.")));
+    Ok(entries)
+}
