@@ -128,10 +128,10 @@ CREATE INDEX notices_by_appointment ON notices (appointment_id);
 CREATE TABLE audit_events (
     id              UUID PRIMARY KEY,
     at              TIMESTAMPTZ NOT NULL,
-    organisation_id UUID,$
+    organisation_id UUID,
     actor           TEXT NOT NULL,
     action          TEXT NOT NULL,
-    patient_id      UUID,$
+    patient_id      UUID,
     subject         TEXT,
     outcome         TEXT NOT NULL,
     request_id      TEXT
