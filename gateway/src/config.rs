@@ -210,6 +210,15 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_file_is_valid_and_says_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kontaktvei.example.toml");
+        let c = Config::load(Some(&path), &|_| None, None).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.database_max_connections, 10);
+    }
+
+    #[test]
     fn defaults_need_no_configuration() {
         let c = load(None, &[], None).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");

@@ -249,7 +249,41 @@ async fn organisation_settings(app: App) {
     );
 }
 
+/// Nobody, not even someone with database access through the application's role, can rewrite
+/// the audit log: the schema refuses UPDATE and DELETE on it.
+async fn audit_log_is_append_only(app: App) {
+    use sqlx::Connection;
+    let (_, key) = app.add_org("Poliklinikk", "clinic").await;
+    let pid = app.patient(&key, "Kari").await;
+    app.get(&key, &format!("/patients/{pid}")).await;
+    let update = "UPDATE audit_events SET actor = 'someone else'";
+    let delete = "DELETE FROM audit_events";
+    let count = "SELECT COUNT(*) FROM audit_events";
+    let (update_err, delete_err, rows): (bool, bool, i64) = if app.db.url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
+        (
+            sqlx::query(update).execute(&mut c).await.is_err(),
+            sqlx::query(delete).execute(&mut c).await.is_err(),
+            sqlx::query_scalar(count).fetch_one(&mut c).await.unwrap(),
+        )
+    } else {
+        let mut c = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+        (
+            sqlx::query(update).execute(&mut c).await.is_err(),
+            sqlx::query(delete).execute(&mut c).await.is_err(),
+            sqlx::query_scalar(count).fetch_one(&mut c).await.unwrap(),
+        )
+    };
+    assert!(update_err, "UPDATE on audit_events must fail");
+    assert!(delete_err, "DELETE on audit_events must fail");
+    assert!(
+        rows >= 3,
+        "organisation.create, patient.create, patient.read are logged: {rows}"
+    );
+}
+
 crate::scenarios!(
+    audit_log_is_append_only,
     health_metrics_and_openapi,
     migrations_on_empty_and_existing_database,
     migrate_creates_an_empty_database,
