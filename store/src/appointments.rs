@@ -406,7 +406,7 @@ pub async fn record_attendance(
     if now < earliest {
         return Err(Error::Conflict(format!(
             "too early to record {status}: the appointment starts {}",
-            a.starts_at.to_rfc3339()
+            crate::clock::oslo_display(a.starts_at)
         )));
     }
     let from = a.status;

@@ -49,3 +49,11 @@ impl Clock for ManualClock {
 pub fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(t)
 }
+
+/// An instant as Norwegian staff read it: Oslo wall-clock time with its offset,
+/// e.g. `2026-12-03 12:00 (+01:00)`.
+pub fn oslo_display(t: DateTime<Utc>) -> String {
+    t.with_timezone(&chrono_tz::Europe::Oslo)
+        .format("%Y-%m-%d %H:%M (%:z)")
+        .to_string()
+}

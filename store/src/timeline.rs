@@ -55,9 +55,7 @@ pub async fn for_patient(tx: &mut Tx, patient_id: Id) -> Result<Vec<TimelineEntr
         let mut summary = format!(
             "appointment {} — starts {}, {} min, {}",
             e.status,
-            e.starts_at
-                .with_timezone(&chrono_tz::Europe::Oslo)
-                .format("%Y-%m-%d %H:%M %:z"),
+            crate::clock::oslo_display(e.starts_at),
             e.duration_minutes,
             e.place
         );
