@@ -1,65 +1,68 @@
-//! The channels a notice travels through, in the order of the default chain: SMS to a phone
-//! the patient gave, a printed letter to a verified address, a message relayed by a
-//! low-threshold service, and an outreach task for a team that goes to find the person.
+//! The channels a notice travels through: SMS to a phone the patient gave, a printed letter to a
+//! verified address, a message relayed by a low-threshold service, an outreach task, and — when
+//! nothing else is left — the patient's coordinator.
 //!
-//! Each channel will implement one `Channel` trait (escalation engine issue); the providers
-//! (Kannel, HTTP aggregators, the print batch, the human task lists) live beside it. Channels use
-//! `templates` to render text and the store for their own rows; nothing here calls back up into
-//! the scheduler or the gateway.
+//! Each channel implements [`Channel`]: the escalation engine hands it one due step (already
+//! leased, with no database transaction open) and hears back whether the step went out, failed
+//! for good, or should be retried. Providers (the SMS outbox today; Kannel and HTTP aggregators,
+//! print batches and the task lists later) live beside their channel. Nothing here calls back up
+//! into the scheduler or the gateway.
 
-use std::fmt;
+pub mod human;
+pub mod sms;
 
-/// One kind of contact step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChannelKind {
-    Sms,
-    Letter,
-    Relay,
-    Outreach,
+use chrono::{DateTime, Utc};
+use kontaktvei_store::Id;
+use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+pub use kontaktvei_store::steps::ChannelKind;
+
+/// A boxed future, so channels can be chosen at run time (`dyn Channel`).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Everything a channel needs to run one step.
+#[derive(Debug, Clone)]
+pub struct Dispatch {
+    pub notice_id: Id,
+    pub step_id: Id,
+    pub patient_id: Id,
+    /// The organisation that owes the patient the notice.
+    pub organisation_id: Id,
+    pub contact_point_id: Option<Id>,
+    /// The phone (E.164) for SMS; unused by the others.
+    pub phone: Option<String>,
+    /// The organisation that does a relay or outreach task.
+    pub task_organisation_id: Option<Id>,
+    /// The coordinator, for a coordinator task.
+    pub coordinator_id: Option<Id>,
+    /// The rendered message; holds the ack code, so never log it.
+    pub body: String,
+    /// Travels to the provider as its reference, so a retry never reaches the patient twice.
+    pub idempotency_key: String,
+    /// After this the message is useless (the appointment has started).
+    pub valid_until: Option<DateTime<Utc>>,
+    /// When the task should be done by (human channels).
+    pub due_by: DateTime<Utc>,
 }
 
-impl ChannelKind {
-    /// The default chain, cheapest and fastest first, ending with people.
-    pub const DEFAULT_CHAIN: [ChannelKind; 4] = [
-        ChannelKind::Sms,
-        ChannelKind::Letter,
-        ChannelKind::Relay,
-        ChannelKind::Outreach,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChannelKind::Sms => "sms",
-            ChannelKind::Letter => "letter",
-            ChannelKind::Relay => "relay",
-            ChannelKind::Outreach => "outreach",
-        }
-    }
-
-    /// Only people close a human step; the automatic channels end by an ack or a timeout.
-    pub fn is_human(self) -> bool {
-        matches!(self, ChannelKind::Relay | ChannelKind::Outreach)
-    }
+/// What became of a dispatch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Handed over: to the SMS provider (with its message reference) or to people (the task).
+    Sent { provider_ref: Option<String> },
+    /// It cannot reach the patient through this contact point; escalate now.
+    Failed { reason: String },
+    /// A passing problem (timeout, rate limit, provider down): try again, not before `after`.
+    Retry {
+        after: Option<Duration>,
+        reason: String,
+    },
 }
 
-impl fmt::Display for ChannelKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_default_chain_ends_with_people() {
-        let chain = ChannelKind::DEFAULT_CHAIN;
-        assert!(!chain[0].is_human());
-        assert!(chain.last().is_some_and(|c| c.is_human()));
-        assert_eq!(
-            chain.map(ChannelKind::as_str),
-            ["sms", "letter", "relay", "outreach"]
-        );
-    }
+pub trait Channel: Send + Sync + Debug {
+    fn kind(&self) -> ChannelKind;
+    fn dispatch<'a>(&'a self, step: &'a Dispatch) -> BoxFuture<'a, Outcome>;
 }

@@ -12,14 +12,24 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use kontaktvei_store::Id;
 use kontaktvei_store::audit::Actor;
+use kontaktvei_store::organisations::{self, OrganisationKind};
 use kontaktvei_store::staff::{self, Role};
 
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub key_id: Id,
     pub organisation_id: Id,
+    pub organisation_kind: OrganisationKind,
     pub role: Role,
     pub request_id: Option<String>,
+}
+
+/// What an action needs: one of these roles, and for clinical records an organisation that is
+/// not a low-threshold service.
+#[derive(Debug, Clone, Copy)]
+pub struct Access {
+    pub roles: &'static [Role],
+    pub clinical: bool,
 }
 
 impl Caller {
@@ -37,18 +47,22 @@ impl Caller {
         format!("api_key:{}", self.key_id)
     }
 
-    /// 403 unless the caller has one of `roles`; `doing` finishes "your role may not …".
-    pub fn require(&self, roles: &[Role], doing: &str) -> Result<(), ApiError> {
-        if roles.contains(&self.role) {
-            Ok(())
-        } else {
-            let allowed: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-            Err(ApiError::Forbidden(format!(
+    /// 403 unless the caller may; `doing` finishes "your role may not …".
+    pub fn require(&self, access: Access, doing: &str) -> Result<(), ApiError> {
+        if !access.roles.contains(&self.role) {
+            let allowed: Vec<&str> = access.roles.iter().map(|r| r.as_str()).collect();
+            return Err(ApiError::Forbidden(format!(
                 "your role ({}) may not {doing}; that needs one of: {}",
                 self.role,
                 allowed.join(", ")
-            )))
+            )));
         }
+        if access.clinical && self.organisation_kind == OrganisationKind::LowThresholdService {
+            return Err(ApiError::Forbidden(format!(
+                "a low-threshold service may not {doing}: it sees the patients shared with it and their relay requests, not their treatment"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -80,13 +94,16 @@ pub async fn authenticate(State(ctx): State<AppContext>, mut req: Request, next:
     };
     let key = async {
         let mut tx = ctx.store.begin_read().await?;
-        let key = staff::authenticate(&mut tx, secret).await?;
+        let Some(key) = staff::authenticate(&mut tx, secret).await? else {
+            return Ok(None);
+        };
+        let org = organisations::get(&mut tx, key.organisation_id).await?;
         tx.commit().await?;
-        Ok::<_, kontaktvei_store::Error>(key)
+        Ok::<_, kontaktvei_store::Error>(Some((key, org.kind)))
     }
     .await;
-    let key = match key {
-        Ok(Some(key)) => key,
+    let (key, organisation_kind) = match key {
+        Ok(Some(found)) => found,
         Ok(None) => return ApiError::Unauthorized.into_response(),
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -99,6 +116,7 @@ pub async fn authenticate(State(ctx): State<AppContext>, mut req: Request, next:
     req.extensions_mut().insert(Caller {
         key_id: key.id,
         organisation_id: key.organisation_id,
+        organisation_kind,
         role: key.role,
         request_id,
     });

@@ -2,8 +2,7 @@
 //! Errors end in one line on stderr and a non-zero exit: 2 for bad configuration or usage,
 //! 1 for everything else.
 
-use crate::config::{Config, ConfigError, LogFormat};
-use crate::context::AppContext;
+use crate::config::{Config, ConfigError};
 use clap::{Parser, Subcommand};
 use kontaktvei_store::audit::{self, Actor, Outcome};
 use kontaktvei_store::organisations::{self, NewOrganisation, OrganisationKind};
@@ -149,16 +148,8 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match command {
         Command::Serve { .. } => {
-            if config.log_format == LogFormat::Text {
-                tracing::debug!("text logs");
-            }
             let store = open_store(&config).await?;
-            let ctx = AppContext {
-                store,
-                clock,
-                metrics: Arc::default(),
-            };
-            crate::server::serve(ctx, config.listen).await
+            crate::server::serve(store, clock, &config).await
         }
         Command::Migrate => {
             let store = open_store(&config).await?;

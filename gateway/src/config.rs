@@ -22,6 +22,11 @@ pub struct Config {
     pub database_max_connections: u32,
     pub log_format: LogFormat,
     pub log_level: String,
+    /// The address patients reach the one-click acknowledgement page at (`{this}/k/{token}`);
+    /// `None`: the address the server listens on.
+    pub public_base_url: Option<String>,
+    /// How often the escalation worker looks for due steps, in milliseconds.
+    pub worker_interval_ms: u64,
 }
 
 /// A configuration error: which key, and what is wrong with it.
@@ -48,6 +53,8 @@ struct FileLayer {
     database_max_connections: Option<u32>,
     log_format: Option<String>,
     log_level: Option<String>,
+    public_base_url: Option<String>,
+    worker_interval_ms: Option<u64>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -142,12 +149,47 @@ impl Config {
             ));
         }
 
+        let public_base_url = match pick("public_base_url", layer.public_base_url) {
+            None => None,
+            Some((key, v)) => {
+                if !(v.starts_with("http://") || v.starts_with("https://"))
+                    || v.contains(char::is_whitespace)
+                {
+                    return Err(err(
+                        key,
+                        format!(
+                            "{v:?} must be an http:// or https:// address, e.g. https://kontakt.example.no"
+                        ),
+                    ));
+                }
+                Some(v.trim_end_matches('/').to_owned())
+            }
+        };
+
+        let worker_interval_ms = match pick(
+            "worker_interval_ms",
+            layer.worker_interval_ms.map(|n| n.to_string()),
+        ) {
+            None => 1000,
+            Some((key, v)) => match v.parse::<u64>() {
+                Ok(n) if (10..=600_000).contains(&n) => n,
+                _ => {
+                    return Err(err(
+                        key,
+                        format!("{v:?} must be a whole number of milliseconds from 10 to 600000"),
+                    ));
+                }
+            },
+        };
+
         Ok(Config {
             listen,
             database_url,
             database_max_connections,
             log_format,
             log_level,
+            public_base_url,
+            worker_interval_ms,
         })
     }
 

@@ -2,6 +2,7 @@
 //! No globals — everything a request needs is reached from here.
 
 use crate::metrics::Metrics;
+use kontaktvei_scheduler::Engine;
 use kontaktvei_store::{Clock, Store};
 use std::sync::Arc;
 
@@ -10,4 +11,5 @@ pub struct AppContext {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    pub engine: Arc<Engine>,
 }

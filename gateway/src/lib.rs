@@ -8,6 +8,7 @@ pub mod config;
 pub mod context;
 pub mod extract;
 pub mod idempotency;
+pub mod link;
 pub mod metrics;
 pub mod problem;
 pub mod server;

@@ -24,6 +24,8 @@ pub enum ApiError {
     BadRequest(String),
     #[error("request body must be JSON")]
     UnsupportedMediaType,
+    #[error("too many attempts")]
+    TooManyAttempts,
     #[error("Idempotency-Key reused with a different request")]
     IdempotencyMismatch,
     #[error("a request with this Idempotency-Key is still being processed")]
@@ -38,6 +40,15 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::NotFound(what),
             StoreError::Conflict(msg) => ApiError::Conflict(msg),
             StoreError::Invalid(errors) => ApiError::Invalid(errors),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<kontaktvei_scheduler::engine::Error> for ApiError {
+    fn from(e: kontaktvei_scheduler::engine::Error) -> Self {
+        match e {
+            kontaktvei_scheduler::engine::Error::Store(e) => e.into(),
             other => ApiError::Internal(other.into()),
         }
     }
@@ -87,6 +98,11 @@ impl ApiError {
                 "/problems/unsupported-media-type",
                 "Unsupported media type",
             ),
+            ApiError::TooManyAttempts => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "/problems/too-many-attempts",
+                "Too many attempts",
+            ),
             ApiError::IdempotencyMismatch => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "/problems/idempotency-key-reused",
@@ -112,6 +128,7 @@ impl ApiError {
                 "send a valid API key as `Authorization: Bearer kv_…`; an operator creates keys with `kontaktvei admin key create`".to_owned(),
                 vec![],
             ),
+            ApiError::NotFound("route") => ("no such route; see /api/v1/openapi.json for the API".to_owned(), vec![]),
             ApiError::NotFound(what) => (format!("no {what} with this id is visible to your organisation"), vec![]),
             ApiError::Invalid(errors) => {
                 let detail = match errors.as_slice() {
@@ -121,6 +138,10 @@ impl ApiError {
                 (detail, errors.clone())
             }
             ApiError::UnsupportedMediaType => ("send the body as JSON with `Content-Type: application/json`".to_owned(), vec![]),
+            ApiError::TooManyAttempts => (
+                "too many wrong codes in a short time; wait 15 minutes, or acknowledge on the patient's behalf with an attestation".to_owned(),
+                vec![],
+            ),
             ApiError::IdempotencyMismatch => (
                 "this Idempotency-Key was already used with a different request body; use a new key for a new request".to_owned(),
                 vec![FieldError::new("Idempotency-Key", "already used for another request")],

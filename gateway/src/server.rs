@@ -2,6 +2,7 @@
 //! the operational endpoints, and a graceful shutdown on SIGTERM / Ctrl-C.
 
 use crate::api;
+use crate::config::Config;
 use crate::context::AppContext;
 use crate::problem::ApiError;
 use axum::extract::{MatchedPath, Request, State};
@@ -9,9 +10,14 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use kontaktvei_scheduler::calendar::PostalCalendar;
+use kontaktvei_scheduler::{Engine, EngineConfig, worker};
+use kontaktvei_store::{Clock, Store};
 use serde_json::json;
-use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -23,6 +29,7 @@ pub fn app(ctx: AppContext) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/v1/openapi.json", get(openapi))
+        .route("/k/{token}", get(crate::link::show).post(crate::link::confirm))
         .nest("/api/v1", api::router(ctx.clone()))
         .fallback(|| async { ApiError::NotFound("route") })
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), crate::metrics::track))
@@ -72,21 +79,57 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(api::ApiDoc::openapi())
 }
 
-/// Binds, announces the address on stdout (tests and scripts read it when the port was 0), and
-/// serves until SIGTERM or Ctrl-C; requests in flight are finished first.
-pub async fn serve(ctx: AppContext, listen: SocketAddr) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(listen)
+/// Binds, announces the address on stdout (tests and scripts read it when the port was 0),
+/// starts the escalation worker, and serves until SIGTERM or Ctrl-C; requests in flight and the
+/// worker's current round are finished first.
+pub async fn serve(store: Store, clock: Arc<dyn Clock>, config: &Config) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.listen)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
+    let engine = Arc::new(Engine::new(
+        store.clone(),
+        clock.clone(),
+        EngineConfig {
+            public_base_url: config
+                .public_base_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}")),
+            instance: format!("{}:{}", hostname(), std::process::id()),
+            postal: PostalCalendar::default(),
+        },
+    ));
+    let ctx = AppContext {
+        store,
+        clock,
+        metrics: Arc::default(),
+        engine: engine.clone(),
+    };
+    let (stop, stopped) = watch::channel(false);
+    let worker = tokio::spawn(worker::run(
+        engine,
+        Duration::from_millis(config.worker_interval_ms),
+        stopped,
+    ));
     println!("listening on http://{addr}");
     tracing::info!(%addr, backend = ?ctx.store.backend(), "kontaktvei is serving");
     axum::serve(listener, app(ctx.clone()))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        })
         .await?;
+    let _ = worker.await;
     ctx.store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// This machine's name, to tell instances' leases apart in the database.
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "kontaktvei".into())
 }
 
 async fn shutdown_signal() {

@@ -3,7 +3,15 @@
 //! the patient before the appointment), runs the steps as durable, leased rows in the database,
 //! escalates when no acknowledgement comes in time, and ends every chain with a named person.
 //!
-//! It arrives with the escalation engine issue. The arrows already point one way: the gateway
-//! depends on this crate, this crate on `channels` and the store, never the reverse.
+//! The arrows point one way: the gateway depends on this crate, this crate on `channels`,
+//! `templates` and the store, never the reverse.
 
+pub mod calendar;
+pub mod engine;
+pub mod plan;
+pub mod policy;
+pub mod worker;
+
+pub use engine::{AckResult, Engine, EngineConfig, Round};
 pub use kontaktvei_channels::ChannelKind;
+pub use policy::Policy;

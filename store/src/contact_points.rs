@@ -437,3 +437,49 @@ pub async fn retire(
     }
     Ok(cp)
 }
+
+pub async fn get(tx: &mut Tx, id: Id) -> Result<ContactPoint> {
+    on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT id, patient_id, kind, phone, address, organisation_id, contact_name, relation, consent_recorded,
+                    provenance, verified_by, verified_at, expires_at, status, failure_reason, note, created_at,
+                    created_by, retired_at, retired_reason
+             FROM contact_points WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+    })
+    .ok_or(Error::NotFound("contact point"))
+}
+
+/// An acknowledgement came through it: it works. A failed one is confirmed again too — the
+/// patient evidently has the phone back.
+pub async fn confirm(tx: &mut Tx, id: Id) -> Result<()> {
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE contact_points SET status = 'confirmed', failure_reason = NULL
+             WHERE id = $1 AND status IN ('active', 'failed', 'confirmed')",
+        )
+        .bind(id)
+        .execute(c)
+        .await?
+        .rows_affected()
+    });
+    Ok(())
+}
+
+/// It bounced (an undeliverable SMS, a returned letter, "not seen"): plans skip it from now on.
+pub async fn mark_failed(tx: &mut Tx, id: Id, reason: &str) -> Result<()> {
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE contact_points SET status = 'failed', failure_reason = $2 WHERE id = $1 AND status IN ('active', 'confirmed')",
+        )
+        .bind(id)
+        .bind(reason)
+        .execute(c)
+        .await?
+        .rows_affected()
+    });
+    Ok(())
+}

@@ -60,6 +60,10 @@ impl Violations {
         self.0.extend(other);
     }
 
+    pub fn into_vec(self) -> Vec<FieldError> {
+        self.0
+    }
+
     /// `Ok(())` when nothing was wrong, otherwise [`Error::Invalid`] with every violation.
     pub fn finish(self) -> Result<()> {
         if self.0.is_empty() {

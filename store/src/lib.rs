@@ -11,18 +11,23 @@ mod db;
 mod error;
 mod text_enum;
 
+pub mod acks;
 pub mod appointments;
 pub mod audit;
 pub mod clock;
 pub mod contact_points;
+pub mod cron;
 pub mod id;
 pub mod idempotency;
 pub mod national_id;
 pub mod notices;
 pub mod organisations;
+pub mod outbox;
 pub mod patients;
 pub mod phone;
 pub mod staff;
+pub mod steps;
+pub mod tasks;
 pub mod timeline;
 
 pub use clock::{Clock, ManualClock, SystemClock};

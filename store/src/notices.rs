@@ -23,10 +23,24 @@ text_enum! {
 
 text_enum! {
     pub enum NoticeStatus {
-        /// Owed to the patient; not yet acknowledged.
+        /// Owed to the patient; its contact plan is not made yet.
         Pending = "pending",
+        /// Its contact plan is running.
+        Active = "active",
+        /// The patient acknowledged it (reply code, code at a desk or by phone, link, or a
+        /// person who told them).
+        Acknowledged = "acknowledged",
+        /// A named person took it over with an outcome.
+        HandedOver = "handed_over",
         /// A later notice about the same appointment replaced it before it was acknowledged.
         Superseded = "superseded",
+    }
+}
+
+impl NoticeStatus {
+    /// Still owed: nobody has acknowledged it or taken it over.
+    pub fn is_open(self) -> bool {
+        matches!(self, NoticeStatus::Pending | NoticeStatus::Active)
     }
 }
 
@@ -42,6 +56,8 @@ pub struct Notice {
     pub deadline: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When it stopped being owed (acknowledged, handed over or superseded).
+    pub closed_at: Option<DateTime<Utc>>,
 }
 
 pub struct NewNotice {
@@ -63,6 +79,7 @@ pub async fn create(tx: &mut Tx, new: NewNotice, now: DateTime<Utc>) -> Result<N
         deadline: new.deadline,
         created_at: now,
         updated_at: now,
+        closed_at: None,
     };
     on_tx!(tx, |c| {
         sqlx::query(
@@ -85,28 +102,129 @@ pub async fn create(tx: &mut Tx, new: NewNotice, now: DateTime<Utc>) -> Result<N
     Ok(notice)
 }
 
-/// Marks the appointment's still-pending notices as superseded; returns how many.
+/// Marks the appointment's open notices as superseded, cancels their remaining steps and open
+/// tasks, and returns their ids.
 pub async fn supersede_for_appointment(
     tx: &mut Tx,
     appointment_id: Id,
     now: DateTime<Utc>,
-) -> Result<u64> {
-    Ok(on_tx!(tx, |c| {
-        sqlx::query(
-            "UPDATE notices SET status = 'superseded', updated_at = $2 WHERE appointment_id = $1 AND status = 'pending'",
+) -> Result<Vec<Id>> {
+    let open: Vec<Id> = on_tx!(tx, |c| {
+        sqlx::query_scalar(
+            "SELECT id FROM notices WHERE appointment_id = $1 AND status IN ('pending', 'active')",
         )
         .bind(appointment_id)
+        .fetch_all(c)
+        .await?
+    });
+    for id in &open {
+        close(tx, *id, NoticeStatus::Superseded, now).await?;
+        crate::steps::cancel_remaining(tx, *id, "superseded", now).await?;
+        crate::tasks::cancel_for_notice(tx, *id, "the notice was superseded by a newer one", now)
+            .await?;
+    }
+    Ok(open)
+}
+
+/// Closes an open notice with a final status; false if it was already closed (the first
+/// acknowledgement wins, later ones change nothing).
+pub async fn close(tx: &mut Tx, id: Id, status: NoticeStatus, now: DateTime<Utc>) -> Result<bool> {
+    let moved = on_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE notices SET status = $2, closed_at = $3, updated_at = $3
+             WHERE id = $1 AND status IN ('pending', 'active')",
+        )
+        .bind(id)
+        .bind(status)
         .bind(now)
         .execute(c)
         .await?
         .rows_affected()
+    });
+    Ok(moved == 1)
+}
+
+/// Stores the plan's policy snapshot and the hashes of the ack code and link token, and marks
+/// the notice active.
+pub async fn activate(
+    tx: &mut Tx,
+    id: Id,
+    policy: &serde_json::Value,
+    code_hash: &str,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE notices SET status = 'active', policy = $2, ack_code_hash = $3, link_token_hash = $4, updated_at = $5
+             WHERE id = $1 AND status = 'pending'",
+        )
+        .bind(id)
+        .bind(sqlx::types::Json(policy))
+        .bind(code_hash)
+        .bind(token_hash)
+        .bind(now)
+        .execute(c)
+        .await?
+        .rows_affected()
+    });
+    Ok(())
+}
+
+/// Whether an open notice already uses this ack code (codes are unique among open notices).
+pub async fn code_in_use(tx: &mut Tx, code_hash: &str) -> Result<bool> {
+    let n: i64 = on_tx!(tx, |c| {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM notices WHERE ack_code_hash = $1 AND closed_at IS NULL",
+        )
+        .bind(code_hash)
+        .fetch_one(c)
+        .await?
+    });
+    Ok(n > 0)
+}
+
+/// The notice an ack code belongs to: the open one if any, else the most recent closed one (so a
+/// late reply can be answered "already confirmed").
+pub async fn by_code_hash(tx: &mut Tx, code_hash: &str) -> Result<Option<Notice>> {
+    Ok(on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT id, organisation_id, patient_id, appointment_id, kind, status, deadline, created_at, updated_at, closed_at
+             FROM notices WHERE ack_code_hash = $1 ORDER BY CASE WHEN closed_at IS NULL THEN 0 ELSE 1 END, id DESC LIMIT 1",
+        )
+        .bind(code_hash)
+        .fetch_optional(c)
+        .await?
     }))
+}
+
+pub async fn by_link_token_hash(tx: &mut Tx, token_hash: &str) -> Result<Option<Notice>> {
+    Ok(on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT id, organisation_id, patient_id, appointment_id, kind, status, deadline, created_at, updated_at, closed_at
+             FROM notices WHERE link_token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(c)
+        .await?
+    }))
+}
+
+/// The policy snapshot the notice was planned with.
+pub async fn policy_snapshot(tx: &mut Tx, id: Id) -> Result<Option<serde_json::Value>> {
+    let row: Option<Option<sqlx::types::Json<serde_json::Value>>> = on_tx!(tx, |c| {
+        sqlx::query_scalar("SELECT policy FROM notices WHERE id = $1")
+            .bind(id)
+            .fetch_optional(c)
+            .await?
+    });
+    Ok(row.flatten().map(|j| j.0))
 }
 
 pub async fn get(tx: &mut Tx, id: Id) -> Result<Notice> {
     on_tx!(tx, |c| {
         sqlx::query_as(
-            "SELECT id, organisation_id, patient_id, appointment_id, kind, status, deadline, created_at, updated_at
+            "SELECT id, organisation_id, patient_id, appointment_id, kind, status, deadline, created_at, updated_at, closed_at
              FROM notices WHERE id = $1",
         )
         .bind(id)
@@ -120,7 +238,7 @@ pub async fn get(tx: &mut Tx, id: Id) -> Result<Notice> {
 pub async fn for_patient(tx: &mut Tx, patient_id: Id) -> Result<Vec<Notice>> {
     Ok(on_tx!(tx, |c| {
         sqlx::query_as(
-            "SELECT id, organisation_id, patient_id, appointment_id, kind, status, deadline, created_at, updated_at
+            "SELECT id, organisation_id, patient_id, appointment_id, kind, status, deadline, created_at, updated_at, closed_at
              FROM notices WHERE patient_id = $1 ORDER BY id DESC",
         )
         .bind(patient_id)
@@ -133,7 +251,7 @@ pub async fn for_patient(tx: &mut Tx, patient_id: Id) -> Result<Vec<Notice>> {
 pub async fn for_appointment(tx: &mut Tx, appointment_id: Id) -> Result<Vec<Notice>> {
     Ok(on_tx!(tx, |c| {
         sqlx::query_as(
-            "SELECT id, organisation_id, patient_id, appointment_id, kind, status, deadline, created_at, updated_at
+            "SELECT id, organisation_id, patient_id, appointment_id, kind, status, deadline, created_at, updated_at, closed_at
              FROM notices WHERE appointment_id = $1 ORDER BY id",
         )
         .bind(appointment_id)

@@ -244,6 +244,29 @@ pub async fn update(tx: &mut Tx, id: Id, update: OrganisationUpdate) -> Result<O
     Ok(org)
 }
 
+/// The organisation's contact policy as stored (JSON), or `None` for the defaults.
+pub async fn policy(tx: &mut Tx, id: Id) -> Result<Option<serde_json::Value>> {
+    let row: Option<Option<sqlx::types::Json<serde_json::Value>>> = on_tx!(tx, |c| {
+        sqlx::query_scalar("SELECT policy FROM organisations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(c)
+            .await?
+    });
+    Ok(row.flatten().map(|j| j.0))
+}
+
+pub async fn set_policy(tx: &mut Tx, id: Id, policy: &serde_json::Value) -> Result<()> {
+    on_tx!(tx, |c| {
+        sqlx::query("UPDATE organisations SET policy = $2 WHERE id = $1")
+            .bind(id)
+            .bind(sqlx::types::Json(policy))
+            .execute(c)
+            .await?
+            .rows_affected()
+    });
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

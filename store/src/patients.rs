@@ -168,9 +168,16 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    if birth_year != 0 {
-        validate(tx, &patient, now, &mut v).await?;
-    }
+    let mut rules = Violations::default();
+    validate(tx, &patient, now, &mut rules).await?;
+    // Without a birth year the range rule would report the same field twice.
+    v.extend(
+        rules
+            .into_vec()
+            .into_iter()
+            .filter(|e| birth_year != 0 || e.field != "birth_year")
+            .collect(),
+    );
     v.finish()?;
     if let Some(nid) = &patient.national_id
         && let Some(existing) = find_by_national_id(tx, organisation_id, nid).await?
@@ -220,6 +227,21 @@ async fn find_by_national_id(
         .fetch_optional(c)
         .await?
     }))
+}
+
+/// The patient, whoever may see them (for the engine; requests use [`get_visible`]).
+pub async fn get(tx: &mut Tx, id: Id) -> Result<Patient> {
+    on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT id, name, birth_date, birth_year, language, contact_notes, national_id, coordinator_id,
+                    created_by_organisation_id, created_at, updated_at
+             FROM patients WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+    })
+    .ok_or(Error::NotFound("patient"))
 }
 
 /// The patient, if it is shared with `organisation_id`; otherwise "not found".
@@ -315,6 +337,14 @@ pub async fn update(
     let mut v = Violations::default();
     validate(tx, &p, now, &mut v).await?;
     v.finish()?;
+    if let Some(nid) = &p.national_id
+        && let Some(existing) = find_by_national_id(tx, organisation_id, nid).await?
+        && existing != p.id
+    {
+        return Err(Error::Conflict(format!(
+            "another patient registered here has this national id: {existing}"
+        )));
+    }
     on_tx!(tx, |c| {
         sqlx::query(
             "UPDATE patients SET name = $2, name_search = $3, birth_date = $4, birth_year = $5, language = $6,

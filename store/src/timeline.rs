@@ -16,7 +16,8 @@ pub struct TimelineEntry {
     pub at: DateTime<Utc>,
     /// `contact_point.added`, `contact_point.retired`, `appointment.booked`,
     /// `appointment.rescheduled`, `appointment.cancelled`, `appointment.attended`,
-    /// `appointment.no_show`, `notice.created`.
+    /// `appointment.no_show`, `notice.created`, `step.<status>` (each thing that happened to a
+    /// step of a notice's contact plan, with why), `notice.acknowledged`.
     pub event: String,
     /// The contact point, appointment or notice the entry is about.
     pub subject_id: Id,
@@ -78,8 +79,40 @@ pub async fn for_patient(tx: &mut Tx, patient_id: Id) -> Result<Vec<TimelineEntr
             summary: format!("{} notice, now {}", n.kind, n.status),
             actor: None,
         });
+        let steps = crate::steps::for_notice(tx, n.id).await?;
+        for e in crate::steps::events_for_notice(tx, n.id).await? {
+            let Some(step) = steps.iter().find(|s| s.id == e.step_id) else {
+                continue;
+            };
+            let mut summary = format!("{} notice: {} step {}", n.kind, step.channel, e.status);
+            if let Some(detail) = &e.detail {
+                summary.push_str(&format!(" ({detail})"));
+            }
+            entries.push(TimelineEntry {
+                at: e.at,
+                event: format!("step.{}", e.status),
+                subject_id: n.id,
+                summary,
+                actor: None,
+            });
+        }
+        if let Some(ack) = crate::acks::for_notice(tx, n.id).await? {
+            entries.push(TimelineEntry {
+                at: ack.at,
+                event: "notice.acknowledged".into(),
+                subject_id: n.id,
+                summary: format!("{} notice acknowledged ({})", n.kind, ack.method),
+                actor: Some(ack.actor),
+            });
+        }
     }
     // Within one instant, causes come before effects: the appointment before the notice it owes.
-    entries.sort_by_key(|e| (e.at, e.event.starts_with("notice.")));
+    entries.sort_by_key(|e| {
+        (
+            e.at,
+            !e.event.starts_with("appointment."),
+            e.event.starts_with("step."),
+        )
+    });
     Ok(entries)
 }

@@ -1,7 +1,174 @@
-//! Message templates for kontaktvei: one template per notice kind × channel (sms, letter, relay,
-//! outreach, staff e-mail) × language (nb, nn, en, se, …), shipped as files in this folder and
-//! overridable per organisation, and the code that loads, validates and renders them.
+//! Message templates for kontaktvei: one text per notice kind × channel × language, and the
+//! code that renders them.
 //!
-//! This crate sits at the bottom of the dependency arrows (gateway → scheduler → channels →
-//! templates) and depends on none of them. Its contents arrive with the templates issue; until
-//! then the channels write a plain bokmål text per notice kind.
+//! For now every text is a plain bokmål template in this file; the templates issue replaces them
+//! with files per language, organisation overrides and validation. The texts are neutral on
+//! purpose: they never name the clinic, its speciality or a diagnosis — an SMS can be read by
+//! whoever holds the phone, a relay message is said out loud at a drop-in centre.
+//!
+//! This crate sits at the bottom of the dependency arrows and depends on none of ours.
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono_tz::Europe::Oslo;
+
+/// Which message: the notice kinds of the store, spelled the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Booking,
+    Reschedule,
+    Cancellation,
+    Reminder,
+    NoShowFollowUp,
+    Free,
+}
+
+impl Kind {
+    pub fn parse(s: &str) -> Option<Kind> {
+        Some(match s {
+            "booking" => Kind::Booking,
+            "reschedule" => Kind::Reschedule,
+            "cancellation" => Kind::Cancellation,
+            "reminder" => Kind::Reminder,
+            "no_show_follow_up" => Kind::NoShowFollowUp,
+            "free" => Kind::Free,
+            _ => return None,
+        })
+    }
+}
+
+/// Which channel the text is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Medium {
+    Sms,
+    Letter,
+    /// Said by staff at a low-threshold service, or by an outreach worker.
+    InPerson,
+}
+
+/// What a message may say. `code` and `link` let the patient acknowledge without BankID.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    pub kind: Kind,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub place: Option<&'a str>,
+    pub code: &'a str,
+    pub link: &'a str,
+    /// Who the staff member should give the message to (in-person texts only).
+    pub patient_name: Option<&'a str>,
+    pub patient_birth_year: Option<i32>,
+}
+
+const WEEKDAYS: [&str; 7] = [
+    "mandag", "tirsdag", "onsdag", "torsdag", "fredag", "lørdag", "søndag",
+];
+const MONTHS: [&str; 12] = [
+    "januar",
+    "februar",
+    "mars",
+    "april",
+    "mai",
+    "juni",
+    "juli",
+    "august",
+    "september",
+    "oktober",
+    "november",
+    "desember",
+];
+
+/// Norwegian date and time in Oslo: "tirsdag 3. mars kl. 10.30".
+pub fn when_nb(t: DateTime<Utc>) -> String {
+    let local = t.with_timezone(&Oslo);
+    let weekday = WEEKDAYS[local.weekday().num_days_from_monday() as usize];
+    let month = MONTHS[local.month0() as usize];
+    format!(
+        "{weekday} {}. {month} kl. {:02}.{:02}",
+        local.day(),
+        local.hour(),
+        local.minute()
+    )
+}
+
+fn appointment(ctx: &Context<'_>) -> String {
+    match (ctx.starts_at, ctx.place) {
+        (Some(t), Some(p)) => format!("{}, {p}", when_nb(t)),
+        (Some(t), None) => when_nb(t),
+        _ => "en avtale".to_owned(),
+    }
+}
+
+/// The text for one channel; plain bokmål.
+pub fn render(medium: Medium, ctx: &Context<'_>) -> String {
+    let what = appointment(ctx);
+    let news = match ctx.kind {
+        Kind::Booking => format!("Du har fått time {what}."),
+        Kind::Reschedule => format!("Timen din er flyttet til {what}."),
+        Kind::Cancellation => format!("Timen din {what} er avlyst. Du får beskjed om ny time."),
+        Kind::Reminder => format!("Påminnelse: Du har time {what}."),
+        Kind::NoShowFollowUp => {
+            "Vi savnet deg på timen din. Ta kontakt når det passer, så finner vi en ny time sammen. Du kan også komme innom.".to_owned()
+        }
+        Kind::Free => "Vi har en beskjed til deg. Ta kontakt med oss.".to_owned(),
+    };
+    let code = ctx.code;
+    match medium {
+        Medium::Sms => format!(
+            "{news} Svar {code} på denne meldingen så vet vi at du har fått beskjeden, eller åpne {}",
+            ctx.link
+        ),
+        Medium::Letter => format!(
+            "{news}\n\nVi vil gjerne vite at du har fått dette brevet. Du trenger ikke BankID. Gjør ett av dette:\n\
+             - send en SMS med koden {code} som svar på en melding fra oss,\n\
+             - si koden {code} i resepsjonen eller når du ringer oss,\n\
+             - skann QR-koden eller åpne {} og trykk på knappen.\n\nKoden din: {code}",
+            ctx.link
+        ),
+        Medium::InPerson => {
+            let who = match (ctx.patient_name, ctx.patient_birth_year) {
+                (Some(n), Some(y)) => format!("{n} (født {y})"),
+                (Some(n), None) => n.to_owned(),
+                _ => "pasienten".to_owned(),
+            };
+            format!(
+                "Gi denne beskjeden til {who}: «{news}» Når du har sagt det, registrer at beskjeden er gitt. Koden {code} kan pasienten også bruke selv."
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn norwegian_dates_follow_oslo_time() {
+        let winter = Utc.with_ymd_and_hms(2026, 3, 3, 9, 30, 0).unwrap();
+        assert_eq!(when_nb(winter), "tirsdag 3. mars kl. 10.30");
+        let summer = Utc.with_ymd_and_hms(2026, 6, 17, 6, 5, 0).unwrap();
+        assert_eq!(when_nb(summer), "onsdag 17. juni kl. 08.05");
+    }
+
+    #[test]
+    fn every_text_carries_the_code_and_never_a_clinic_name() {
+        let ctx = Context {
+            kind: Kind::Booking,
+            starts_at: Some(Utc.with_ymd_and_hms(2026, 3, 3, 9, 30, 0).unwrap()),
+            place: Some("Storgata 36"),
+            code: "K7MX3Q",
+            link: "http://127.0.0.1:8080/k/abc",
+            patient_name: Some("Kari"),
+            patient_birth_year: Some(1979),
+        };
+        for medium in [Medium::Sms, Medium::Letter, Medium::InPerson] {
+            let text = render(medium, &ctx);
+            assert!(text.contains("K7MX3Q"), "{text}");
+            assert!(
+                text.contains("tirsdag 3. mars kl. 10.30, Storgata 36"),
+                "{text}"
+            );
+            assert!(!text.to_lowercase().contains("rus"), "{text}");
+        }
+        assert!(render(Medium::InPerson, &ctx).contains("Kari (født 1979)"));
+    }
+}

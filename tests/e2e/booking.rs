@@ -98,10 +98,25 @@ async fn booking_walkthrough(app: App) {
 
     let (status, notice) = app.get(&key, &format!("/notices/{booking_notice}")).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(notice["status"], "pending");
+    assert_eq!(notice["status"], "active", "planned at once: {notice}");
     assert_eq!(notice["kind"], "booking");
-    assert_eq!(notice["steps"], json!([]));
     assert_eq!(notice["deadline"], "2027-03-03T09:30:00Z");
+    let channels: Vec<&str> = notice["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["channel"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        channels,
+        vec!["sms", "letter", "relay", "outreach"],
+        "the default chain: {notice}"
+    );
+    assert!(
+        ["queued", "sending", "sent"].contains(&notice["steps"][0]["status"].as_str().unwrap()),
+        "{notice}"
+    );
+    assert_eq!(notice["steps"][1]["status"], "planned");
 
     // Read it back.
     let (status, got) = app.get(&key, &format!("/appointments/{aid}")).await;
@@ -145,7 +160,7 @@ async fn booking_walkthrough(app: App) {
         .to_owned();
     let (_, n) = app.get(&key, &format!("/notices/{last}")).await;
     assert_eq!(n["kind"], "cancellation");
-    assert_eq!(n["status"], "pending");
+    assert_eq!(n["status"], "active");
 
     // A second appointment that starts in two seconds: the patient does not come.
     let soon = (chrono::Utc::now() + chrono::TimeDelta::seconds(2)).to_rfc3339();
@@ -182,7 +197,18 @@ async fn booking_walkthrough(app: App) {
         n["kind"], "no_show_follow_up",
         "a no-show owes the patient a follow-up"
     );
-    assert_eq!(n["status"], "pending");
+    assert_eq!(n["status"], "active");
+    assert_eq!(n["deadline"], serde_json::Value::Null);
+    // … and the clinic (the patient has no coordinator) gets a follow-up task.
+    let (_, tasks) = app.get(&key, "/tasks").await;
+    assert!(
+        tasks["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["kind"] == "coordinator_follow_up" && t["notice_id"] == follow_up.as_str()),
+        "{tasks}"
+    );
     // Attendance is final.
     let (status, _) = app
         .post(
@@ -210,12 +236,36 @@ async fn booking_walkthrough(app: App) {
     // The timeline tells the story in order.
     let (status, timeline) = app.get(&key, &format!("/patients/{pid}/timeline")).await;
     assert_eq!(status, StatusCode::OK);
+    // Step events come and go with the worker's timing; the story of the appointment does not.
     let events: Vec<&str> = timeline["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| e["event"].as_str().unwrap())
+        .filter(|e| !e.starts_with("step."))
         .collect();
+    let first_plan: Vec<&str> = timeline["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["event"].as_str().unwrap().starts_with("step.")
+                && e["subject_id"] == booking_notice.as_str()
+        })
+        .take(5)
+        .map(|e| e["summary"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        first_plan,
+        vec![
+            "booking notice: sms step planned",
+            "booking notice: sms step queued",
+            "booking notice: letter step planned",
+            "booking notice: relay step planned",
+            "booking notice: outreach step planned",
+        ],
+        "the plan reads in order"
+    );
     assert_eq!(
         events,
         vec![

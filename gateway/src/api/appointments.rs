@@ -54,44 +54,45 @@ async fn view(tx: &mut Tx, appointment: Appointment) -> ApiResult<AppointmentVie
 }
 
 /// Loads an appointment the caller may act on: its patient must be shared with the caller's
-/// organisation; changing it also needs the organisation that booked it.
+/// organisation; changing it also needs the organisation that booked it. Call it before opening
+/// the request's transaction (a refusal is audited in a transaction of its own); the later
+/// change is a compare-and-set on the status read here.
 async fn load(
     ctx: &AppContext,
-    tx: &mut Tx,
     caller: &Caller,
     id: Id,
     write: bool,
     action: &str,
 ) -> ApiResult<Appointment> {
-    let (roles, doing) = if write {
+    let (access, doing) = if write {
         (roles::WRITE_APPOINTMENT, "change appointments")
     } else {
         (roles::READ_APPOINTMENT, "read appointments")
     };
-    if let Err(e) = caller.require(roles, doing) {
-        return Err(denied(ctx, caller, action, None, e).await);
-    }
-    let appointment = appointments::get(tx, id).await?;
-    if kontaktvei_store::patients::get_visible(tx, caller.organisation_id, appointment.patient_id)
-        .await
-        .is_err()
-    {
-        return Err(denied(
-            ctx,
-            caller,
-            action,
-            Some(appointment.patient_id),
-            ApiError::NotFound("appointment"),
-        )
-        .await);
-    }
-    if write && appointment.organisation_id != caller.organisation_id {
-        let e = ApiError::Forbidden(
+    let mut tx = ctx.store.begin_read().await?;
+    let appointment = appointments::get(&mut tx, id).await?;
+    let visible = kontaktvei_store::patients::get_visible(
+        &mut tx,
+        caller.organisation_id,
+        appointment.patient_id,
+    )
+    .await;
+    tx.commit().await?;
+    let refusal = if let Err(e) = caller.require(access, doing) {
+        Some(e)
+    } else if visible.is_err() {
+        Some(ApiError::NotFound("appointment"))
+    } else if write && appointment.organisation_id != caller.organisation_id {
+        Some(ApiError::Forbidden(
             "only the organisation that booked the appointment may change it".into(),
-        );
-        return Err(denied(ctx, caller, action, Some(appointment.patient_id), e).await);
+        ))
+    } else {
+        None
+    };
+    match refusal {
+        Some(e) => Err(denied(ctx, caller, action, Some(appointment.patient_id), e).await),
+        None => Ok(appointment),
     }
-    Ok(appointment)
 }
 
 /// Books an appointment and creates its booking notice.
@@ -102,11 +103,9 @@ pub async fn book(
     caller: Caller,
     ApiJson(new): ApiJson<NewAppointment>,
 ) -> ApiResult<(StatusCode, Json<AppointmentView>)> {
-    let mut tx = ctx.store.begin().await?;
     let patient_id = new.patient_id;
     visible_patient(
         &ctx,
-        &mut tx,
         &caller,
         patient_id,
         roles::WRITE_APPOINTMENT,
@@ -114,6 +113,7 @@ pub async fn book(
         "appointment.book",
     )
     .await?;
+    let mut tx = ctx.store.begin().await?;
     let (appointment, notice) = appointments::book(
         &mut tx,
         caller.organisation_id,
@@ -122,6 +122,7 @@ pub async fn book(
         ctx.clock.now(),
     )
     .await?;
+    ctx.engine.plan(&mut tx, &notice).await?;
     audit(
         &ctx,
         &mut tx,
@@ -144,8 +145,8 @@ pub async fn get(
     caller: Caller,
     Ids([id]): Ids<1>,
 ) -> ApiResult<Json<AppointmentView>> {
+    let appointment = load(&ctx, &caller, id, false, "appointment.read").await?;
     let mut tx = ctx.store.begin().await?;
-    let appointment = load(&ctx, &mut tx, &caller, id, false, "appointment.read").await?;
     audit(
         &ctx,
         &mut tx,
@@ -168,10 +169,8 @@ pub async fn list_for_patient(
     caller: Caller,
     Ids([id]): Ids<1>,
 ) -> ApiResult<Json<Items<Appointment>>> {
-    let mut tx = ctx.store.begin().await?;
     visible_patient(
         &ctx,
-        &mut tx,
         &caller,
         id,
         roles::READ_APPOINTMENT,
@@ -179,6 +178,7 @@ pub async fn list_for_patient(
         "appointment.list",
     )
     .await?;
+    let mut tx = ctx.store.begin().await?;
     let items = appointments::for_patient(&mut tx, id).await?;
     audit(&ctx, &mut tx, &caller, "appointment.list", Some(id), None).await?;
     tx.commit().await?;
@@ -194,9 +194,9 @@ pub async fn reschedule(
     Ids([id]): Ids<1>,
     ApiJson(change): ApiJson<Reschedule>,
 ) -> ApiResult<Json<AppointmentView>> {
+    let appointment = load(&ctx, &caller, id, true, "appointment.reschedule").await?;
     let mut tx = ctx.store.begin().await?;
-    let appointment = load(&ctx, &mut tx, &caller, id, true, "appointment.reschedule").await?;
-    let (appointment, _) = appointments::reschedule(
+    let (appointment, notice) = appointments::reschedule(
         &mut tx,
         appointment,
         change,
@@ -204,6 +204,7 @@ pub async fn reschedule(
         ctx.clock.now(),
     )
     .await?;
+    ctx.engine.plan(&mut tx, &notice).await?;
     audit(
         &ctx,
         &mut tx,
@@ -233,9 +234,9 @@ pub async fn cancel(
     Ids([id]): Ids<1>,
     ApiJson(body): ApiJson<Cancel>,
 ) -> ApiResult<Json<AppointmentView>> {
+    let appointment = load(&ctx, &caller, id, true, "appointment.cancel").await?;
     let mut tx = ctx.store.begin().await?;
-    let appointment = load(&ctx, &mut tx, &caller, id, true, "appointment.cancel").await?;
-    let (appointment, _) = appointments::cancel(
+    let (appointment, notice) = appointments::cancel(
         &mut tx,
         appointment,
         body.reason,
@@ -243,6 +244,7 @@ pub async fn cancel(
         ctx.clock.now(),
     )
     .await?;
+    ctx.engine.plan(&mut tx, &notice).await?;
     audit(
         &ctx,
         &mut tx,
@@ -274,9 +276,9 @@ pub async fn attendance(
     Ids([id]): Ids<1>,
     ApiJson(body): ApiJson<Attendance>,
 ) -> ApiResult<Json<AppointmentView>> {
+    let appointment = load(&ctx, &caller, id, true, "appointment.attendance").await?;
     let mut tx = ctx.store.begin().await?;
-    let appointment = load(&ctx, &mut tx, &caller, id, true, "appointment.attendance").await?;
-    let (appointment, _) = appointments::record_attendance(
+    let (appointment, follow_up) = appointments::record_attendance(
         &mut tx,
         appointment,
         body.status,
@@ -284,6 +286,10 @@ pub async fn attendance(
         ctx.clock.now(),
     )
     .await?;
+    if let Some(notice) = &follow_up {
+        ctx.engine.plan(&mut tx, notice).await?;
+        ctx.engine.no_show(&mut tx, notice).await?;
+    }
     audit(
         &ctx,
         &mut tx,

@@ -2,9 +2,11 @@
 //! idempotency and the OpenAPI document. Handlers are thin: they check the caller's role, call
 //! the store in one transaction, write the audit row in that same transaction, and answer.
 
+mod acks;
 mod appointments;
 mod notices;
 mod organisations;
+mod outbox;
 mod patients;
 
 use crate::auth::Caller;
@@ -21,15 +23,38 @@ pub use openapi::ApiDoc;
 /// Who may do what. Patient records are for the people who reach or treat the patient; the
 /// print room works on letters only and never sees a patient record through the API.
 pub(crate) mod roles {
-    use super::Role::{self, *};
-    pub const READ_PATIENT: &[Role] = &[Admin, Clinic, Coordinator, Relay, Outreach];
-    pub const WRITE_PATIENT: &[Role] = &[Admin, Clinic, Coordinator];
-    /// Relay and outreach staff verify addresses and phones in person, so they may add them.
-    pub const WRITE_CONTACT_POINT: &[Role] = &[Admin, Clinic, Coordinator, Relay, Outreach];
-    pub const READ_APPOINTMENT: &[Role] = &[Admin, Clinic, Coordinator];
-    pub const WRITE_APPOINTMENT: &[Role] = &[Admin, Clinic];
-    pub const READ_AUDIT: &[Role] = &[Admin];
-    pub const ADMIN: &[Role] = &[Admin];
+    use super::Role::*;
+    use crate::auth::Access;
+
+    const fn any(roles: &'static [super::Role]) -> Access {
+        Access {
+            roles,
+            clinical: false,
+        }
+    }
+
+    /// Clinical records (appointments, notices, the timeline) stay with clinics, outreach teams
+    /// and home services: a low-threshold service sees the person, not their treatment.
+    const fn clinical(roles: &'static [super::Role]) -> Access {
+        Access {
+            roles,
+            clinical: true,
+        }
+    }
+
+    pub const READ_PATIENT: Access = any(&[Admin, Clinic, Coordinator, Relay, Outreach]);
+    pub const WRITE_PATIENT: Access = any(&[Admin, Clinic, Coordinator]);
+    /// Relay and outreach staff verify addresses and phones in person, so they may add them
+    /// (but not relay or outreach contact points, which share the patient with a service).
+    pub const WRITE_CONTACT_POINT: Access = any(&[Admin, Clinic, Coordinator, Relay, Outreach]);
+    pub const SHARE_PATIENT: Access = any(&[Admin, Clinic, Coordinator]);
+    pub const READ_APPOINTMENT: Access = clinical(&[Admin, Clinic, Coordinator]);
+    pub const WRITE_APPOINTMENT: Access = clinical(&[Admin, Clinic]);
+    pub const READ_AUDIT: Access = any(&[Admin]);
+    pub const ADMIN: Access = any(&[Admin]);
+    /// Anyone at a desk or on the phone may type in a patient's code.
+    pub const ENTER_CODE: Access = any(&[Admin, Clinic, Coordinator, Relay, Outreach]);
+    pub const READ_STAFF: Access = any(&[Admin, Clinic, Coordinator, Relay, Outreach]);
 }
 
 /// A list answer: `{"items": […]}`, with a cursor when more pages follow.
@@ -102,20 +127,29 @@ pub(crate) async fn denied(
 }
 
 /// Checks the role and that the patient is shared with the caller's organisation, auditing a
-/// refusal. Returns the patient.
+/// refusal. Returns the patient. Call it before opening the request's transaction: a refusal is
+/// written in a transaction of its own, and SQLite has one writer at a time.
 pub(crate) async fn visible_patient(
     ctx: &AppContext,
-    tx: &mut Tx,
     caller: &Caller,
     patient_id: Id,
-    roles: &[Role],
+    access: crate::auth::Access,
     doing: &str,
     action: &str,
 ) -> ApiResult<kontaktvei_store::patients::Patient> {
-    if let Err(e) = caller.require(roles, doing) {
+    if let Err(e) = caller.require(access, doing) {
         return Err(denied(ctx, caller, action, Some(patient_id), e).await);
     }
-    match kontaktvei_store::patients::get_visible(tx, caller.organisation_id, patient_id).await {
+    let found = async {
+        let mut tx = ctx.store.begin_read().await?;
+        let p =
+            kontaktvei_store::patients::get_visible(&mut tx, caller.organisation_id, patient_id)
+                .await;
+        tx.commit().await?;
+        p
+    }
+    .await;
+    match found {
         Ok(p) => Ok(p),
         Err(e) => Err(denied(ctx, caller, action, Some(patient_id), e.into()).await),
     }
@@ -127,6 +161,8 @@ pub fn router(ctx: AppContext) -> Router<AppContext> {
         .merge(patients::router())
         .merge(appointments::router())
         .merge(notices::router())
+        .merge(acks::router())
+        .merge(outbox::router())
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
             crate::idempotency::idempotent,
@@ -174,7 +210,8 @@ mod openapi {
             patients::timeline, patients::audit_log,
             appointments::book, appointments::get, appointments::list_for_patient,
             appointments::reschedule, appointments::cancel, appointments::attendance,
-            notices::get, notices::list_for_patient,
+            notices::get, notices::list_for_patient, acks::create,
+            outbox::list, outbox::tasks,
         ),
         components(schemas(crate::problem::Problem, kontaktvei_store::FieldError))
     )]

@@ -1,7 +1,7 @@
-//! Notices: what the patient is owed and, once the escalation engine runs, each step taken to
-//! reach them. Until then `steps` is empty and a notice stays `pending`.
+//! Notices: what the patient is owed, and every step taken to reach them — which channel,
+//! through which contact point, when, what happened, and why a step was skipped.
 
-use super::{Items, audit, denied, roles, visible_patient};
+use super::{Items, audit, roles, visible_patient};
 use crate::auth::Caller;
 use crate::context::AppContext;
 use crate::extract::Ids;
@@ -9,7 +9,10 @@ use crate::problem::{ApiError, ApiResult};
 use axum::extract::State;
 use axum::routing;
 use axum::{Json, Router};
+use kontaktvei_store::acks::{self, Ack};
 use kontaktvei_store::notices::{self, Notice};
+use kontaktvei_store::steps::{self, Step, StepEvent};
+use kontaktvei_store::tasks::{self, Task};
 use serde::Serialize;
 
 pub fn router() -> Router<AppContext> {
@@ -18,21 +21,24 @@ pub fn router() -> Router<AppContext> {
         .route("/patients/{id}/notices", routing::get(list_for_patient))
 }
 
-/// One step of a notice's contact plan.
+/// One step of a notice's contact plan, with what happened to it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StepView {
-    pub channel: String,
-    pub status: String,
-    pub due_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub reason: Option<String>,
+    #[serde(flatten)]
+    pub step: Step,
+    pub history: Vec<StepEvent>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NoticeView {
     #[serde(flatten)]
     pub notice: Notice,
-    /// The contact plan's steps in order; empty until the escalation engine plans the notice.
+    /// The contact plan's steps in order.
     pub steps: Vec<StepView>,
+    /// How and by whom it was acknowledged, once it is.
+    pub ack: Option<Ack>,
+    /// Work for people created for this notice.
+    pub tasks: Vec<Task>,
 }
 
 #[utoipa::path(get, path = "/notices/{id}", tag = "notices",
@@ -42,24 +48,44 @@ pub async fn get(
     caller: Caller,
     Ids([id]): Ids<1>,
 ) -> ApiResult<Json<NoticeView>> {
-    if let Err(e) = caller.require(roles::READ_APPOINTMENT, "read notices") {
-        return Err(denied(&ctx, &caller, "notice.read", None, e).await);
-    }
+    let notice = {
+        let mut tx = ctx.store.begin_read().await?;
+        let notice = notices::get(&mut tx, id).await?;
+        tx.commit().await?;
+        notice
+    };
+    visible_patient(
+        &ctx,
+        &caller,
+        notice.patient_id,
+        roles::READ_APPOINTMENT,
+        "read notices",
+        "notice.read",
+    )
+    .await
+    .map_err(|e| {
+        if matches!(e, ApiError::NotFound(_)) {
+            ApiError::NotFound("notice")
+        } else {
+            e
+        }
+    })?;
     let mut tx = ctx.store.begin().await?;
-    let notice = notices::get(&mut tx, id).await?;
-    if kontaktvei_store::patients::get_visible(&mut tx, caller.organisation_id, notice.patient_id)
-        .await
-        .is_err()
-    {
-        return Err(denied(
-            &ctx,
-            &caller,
-            "notice.read",
-            Some(notice.patient_id),
-            ApiError::NotFound("notice"),
-        )
-        .await);
-    }
+    let all_steps = steps::for_notice(&mut tx, id).await?;
+    let events = steps::events_for_notice(&mut tx, id).await?;
+    let steps = all_steps
+        .into_iter()
+        .map(|step| {
+            let history = events
+                .iter()
+                .filter(|e| e.step_id == step.id)
+                .cloned()
+                .collect();
+            StepView { step, history }
+        })
+        .collect();
+    let ack = acks::for_notice(&mut tx, id).await?;
+    let tasks = tasks::for_notice(&mut tx, id).await?;
     audit(
         &ctx,
         &mut tx,
@@ -72,7 +98,9 @@ pub async fn get(
     tx.commit().await?;
     Ok(Json(NoticeView {
         notice,
-        steps: Vec::new(),
+        steps,
+        ack,
+        tasks,
     }))
 }
 
@@ -83,10 +111,8 @@ pub async fn list_for_patient(
     caller: Caller,
     Ids([id]): Ids<1>,
 ) -> ApiResult<Json<Items<Notice>>> {
-    let mut tx = ctx.store.begin().await?;
     visible_patient(
         &ctx,
-        &mut tx,
         &caller,
         id,
         roles::READ_APPOINTMENT,
@@ -94,6 +120,7 @@ pub async fn list_for_patient(
         "notice.list",
     )
     .await?;
+    let mut tx = ctx.store.begin().await?;
     let items = notices::for_patient(&mut tx, id).await?;
     audit(&ctx, &mut tx, &caller, "notice.list", Some(id), None).await?;
     tx.commit().await?;

@@ -73,6 +73,7 @@ pub async fn list_staff(
     State(ctx): State<AppContext>,
     caller: Caller,
 ) -> ApiResult<Json<Items<Staff>>> {
+    caller.require(roles::READ_STAFF, "list staff")?;
     let mut tx = ctx.store.begin_read().await?;
     let items = staff::list_staff(&mut tx, caller.organisation_id).await?;
     tx.commit().await?;

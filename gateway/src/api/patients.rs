@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::routing;
 use axum::{Json, Router};
 use kontaktvei_store::audit::AuditEvent;
-use kontaktvei_store::contact_points::{self, ContactPoint, NewContactPoint};
+use kontaktvei_store::contact_points::{self, ContactKind, ContactPoint, NewContactPoint};
 use kontaktvei_store::organisations;
 use kontaktvei_store::patients::{self, NewPatient, Patient, PatientFilter, PatientUpdate, Share};
 use kontaktvei_store::timeline::{self, TimelineEntry};
@@ -123,10 +123,8 @@ pub async fn get(
     caller: Caller,
     Ids([id]): Ids<1>,
 ) -> ApiResult<Json<Patient>> {
-    let mut tx = ctx.store.begin().await?;
     let patient = visible_patient(
         &ctx,
-        &mut tx,
         &caller,
         id,
         roles::READ_PATIENT,
@@ -134,6 +132,7 @@ pub async fn get(
         "patient.read",
     )
     .await?;
+    let mut tx = ctx.store.begin().await?;
     audit(&ctx, &mut tx, &caller, "patient.read", Some(id), None).await?;
     tx.commit().await?;
     Ok(Json(patient))
@@ -148,10 +147,8 @@ pub async fn update(
     Ids([id]): Ids<1>,
     ApiJson(change): ApiJson<PatientUpdate>,
 ) -> ApiResult<Json<Patient>> {
-    let mut tx = ctx.store.begin().await?;
     visible_patient(
         &ctx,
-        &mut tx,
         &caller,
         id,
         roles::WRITE_PATIENT,
@@ -159,6 +156,7 @@ pub async fn update(
         "patient.update",
     )
     .await?;
+    let mut tx = ctx.store.begin().await?;
     let patient =
         patients::update(&mut tx, caller.organisation_id, id, change, ctx.clock.now()).await?;
     audit(&ctx, &mut tx, &caller, "patient.update", Some(id), None).await?;
@@ -173,10 +171,8 @@ pub async fn list_shares(
     caller: Caller,
     Ids([id]): Ids<1>,
 ) -> ApiResult<Json<Items<Share>>> {
-    let mut tx = ctx.store.begin().await?;
     visible_patient(
         &ctx,
-        &mut tx,
         &caller,
         id,
         roles::READ_PATIENT,
@@ -184,6 +180,7 @@ pub async fn list_shares(
         "share.list",
     )
     .await?;
+    let mut tx = ctx.store.begin().await?;
     let shares = patients::shares(&mut tx, id).await?;
     audit(&ctx, &mut tx, &caller, "share.list", Some(id), None).await?;
     tx.commit().await?;
@@ -206,17 +203,16 @@ pub async fn add_share(
     Ids([id]): Ids<1>,
     ApiJson(new): ApiJson<NewShare>,
 ) -> ApiResult<(StatusCode, Json<Items<Share>>)> {
-    let mut tx = ctx.store.begin().await?;
     visible_patient(
         &ctx,
-        &mut tx,
         &caller,
         id,
-        roles::WRITE_PATIENT,
+        roles::SHARE_PATIENT,
         "share patients",
         "patient.share",
     )
     .await?;
+    let mut tx = ctx.store.begin().await?;
     match organisations::get(&mut tx, new.organisation_id).await {
         Ok(_) => {}
         Err(StoreError::NotFound(_)) => {
@@ -254,10 +250,8 @@ pub async fn add_contact_point(
     Ids([id]): Ids<1>,
     ApiJson(new): ApiJson<NewContactPoint>,
 ) -> ApiResult<(StatusCode, Json<ContactPoint>)> {
-    let mut tx = ctx.store.begin().await?;
     visible_patient(
         &ctx,
-        &mut tx,
         &caller,
         id,
         roles::WRITE_CONTACT_POINT,
@@ -265,6 +259,11 @@ pub async fn add_contact_point(
         "contact_point.add",
     )
     .await?;
+    if matches!(new.kind, ContactKind::Relay | ContactKind::Outreach) {
+        // Such a contact point shares the patient with that service.
+        caller.require(roles::SHARE_PATIENT, "add relay or outreach contact points")?;
+    }
+    let mut tx = ctx.store.begin().await?;
     let now = ctx.clock.now();
     let cp = contact_points::add(&mut tx, id, new, &caller.label(), now).await?;
     if let Some(org) = cp.organisation_id
@@ -293,10 +292,8 @@ pub async fn list_contact_points(
     caller: Caller,
     Ids([id]): Ids<1>,
 ) -> ApiResult<Json<Items<ContactPoint>>> {
-    let mut tx = ctx.store.begin().await?;
     visible_patient(
         &ctx,
-        &mut tx,
         &caller,
         id,
         roles::READ_PATIENT,
@@ -304,6 +301,7 @@ pub async fn list_contact_points(
         "contact_point.list",
     )
     .await?;
+    let mut tx = ctx.store.begin().await?;
     let items = contact_points::list(&mut tx, id).await?;
     audit(&ctx, &mut tx, &caller, "contact_point.list", Some(id), None).await?;
     tx.commit().await?;
@@ -326,10 +324,8 @@ pub async fn retire_contact_point(
     Ids([id, cp_id]): Ids<2>,
     ApiJson(body): ApiJson<Retire>,
 ) -> ApiResult<Json<ContactPoint>> {
-    let mut tx = ctx.store.begin().await?;
     visible_patient(
         &ctx,
-        &mut tx,
         &caller,
         id,
         roles::WRITE_CONTACT_POINT,
@@ -337,6 +333,7 @@ pub async fn retire_contact_point(
         "contact_point.retire",
     )
     .await?;
+    let mut tx = ctx.store.begin().await?;
     let cp = contact_points::retire(&mut tx, id, cp_id, &body.reason, ctx.clock.now()).await?;
     audit(
         &ctx,
@@ -359,10 +356,8 @@ pub async fn timeline(
     caller: Caller,
     Ids([id]): Ids<1>,
 ) -> ApiResult<Json<Items<TimelineEntry>>> {
-    let mut tx = ctx.store.begin().await?;
     visible_patient(
         &ctx,
-        &mut tx,
         &caller,
         id,
         roles::READ_APPOINTMENT,
@@ -370,6 +365,7 @@ pub async fn timeline(
         "timeline.read",
     )
     .await?;
+    let mut tx = ctx.store.begin().await?;
     let items = timeline::for_patient(&mut tx, id).await?;
     audit(&ctx, &mut tx, &caller, "timeline.read", Some(id), None).await?;
     tx.commit().await?;
@@ -384,10 +380,8 @@ pub async fn audit_log(
     caller: Caller,
     Ids([id]): Ids<1>,
 ) -> ApiResult<Json<Items<AuditEvent>>> {
-    let mut tx = ctx.store.begin().await?;
     visible_patient(
         &ctx,
-        &mut tx,
         &caller,
         id,
         roles::READ_AUDIT,
@@ -395,6 +389,7 @@ pub async fn audit_log(
         "audit.read",
     )
     .await?;
+    let mut tx = ctx.store.begin().await?;
     // Read before this request's own row is written, so the answer shows earlier accesses.
     let items = kontaktvei_store::audit::for_patient(&mut tx, id, 1000).await?;
     audit(&ctx, &mut tx, &caller, "audit.read", Some(id), None).await?;

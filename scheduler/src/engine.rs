@@ -1,0 +1,683 @@
+//! The escalation rule, as code (DESIGN.md, "The escalation rule").
+//!
+//! 1. A new notice gets its contact plan ([`Engine::plan`]) in the transaction that created it:
+//!    steps are stored, the first one is queued, an ack code and a link token are made.
+//! 2. A worker leases due steps and hands each to its channel ([`Engine::run_due`]), with no
+//!    transaction open during the call. Sent → wait for an ack until the step's window ends.
+//! 3. A delivery failure escalates at once; an ended window escalates ([`Engine::expire_windows`]);
+//!    a passing error retries with backoff and jitter inside the window.
+//! 4. Escalating queues the next planned step, re-timed from now (quiet hours, print cut-off,
+//!    opening hours); a step that can no longer reach the patient in time is skipped. When the
+//!    chain runs out, the patient's coordinator gets a task: no notice ends in silence.
+//! 5. An ack ([`Engine::acknowledge`]) ends the notice at once: unfinished steps are cancelled,
+//!    open tasks closed, and the contact point it came through is confirmed.
+//!
+//! Every state lives in the database; killing the process at any instant loses nothing.
+
+use crate::calendar::{PostalCalendar, WeeklyHours};
+use crate::plan::{self, PlanInput};
+use crate::policy::Policy;
+use chrono::{DateTime, TimeDelta, Utc};
+use kontaktvei_channels::human::TaskChannel;
+use kontaktvei_channels::sms::OutboxSms;
+use kontaktvei_channels::{Channel, Dispatch, Outcome};
+use kontaktvei_store::acks::{self, AckMethod};
+use kontaktvei_store::contact_points::{self, ContactKind, ContactPoint};
+use kontaktvei_store::notices::{self, Notice, NoticeStatus};
+use kontaktvei_store::organisations;
+use kontaktvei_store::steps::{self, ChannelKind, NewStep, Step, StepChanges, StepStatus};
+use kontaktvei_store::{Clock, Id, Store, Tx, appointments, patients, tasks};
+use kontaktvei_templates as templates;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// How long a worker may hold a step before another may take it over.
+const LEASE: TimeDelta = TimeDelta::seconds(60);
+/// Steps leased per round.
+const BATCH: i64 = 50;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] kontaktvei_store::Error),
+    #[error("stored policy is unreadable: {0}")]
+    Policy(#[from] serde_json::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where the one-click link points: `{public_base_url}/k/{token}`.
+    pub public_base_url: String,
+    /// Names this instance's leases.
+    pub instance: String,
+    pub postal: PostalCalendar,
+}
+
+#[derive(Debug)]
+pub struct Engine {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+    channels: HashMap<ChannelKind, Arc<dyn Channel>>,
+}
+
+/// What one round of work did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    pub dispatched: usize,
+    pub expired: usize,
+}
+
+/// The result of an acknowledgement attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AckResult {
+    /// This ack closed the notice.
+    Acknowledged { notice_id: Id },
+    /// The notice was already closed (acknowledged, handed over or superseded).
+    AlreadyClosed { notice_id: Id, status: NoticeStatus },
+}
+
+impl Engine {
+    /// An engine with the built-in channels: the SMS outbox and the three human channels.
+    /// Letters wait in `queued` for the print batch.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, config: EngineConfig) -> Self {
+        let mut engine = Engine {
+            store: store.clone(),
+            clock: clock.clone(),
+            config,
+            channels: HashMap::new(),
+        };
+        engine = engine.with_channel(Arc::new(OutboxSms::new(store.clone(), clock.clone())));
+        for kind in [
+            ChannelKind::Relay,
+            ChannelKind::Outreach,
+            ChannelKind::Coordinator,
+        ] {
+            engine = engine.with_channel(Arc::new(TaskChannel::new(
+                kind,
+                store.clone(),
+                clock.clone(),
+            )));
+        }
+        engine
+    }
+
+    /// Replaces the channel of its kind (a real SMS provider, a simulated peer in tests).
+    pub fn with_channel(mut self, channel: Arc<dyn Channel>) -> Self {
+        self.channels.insert(channel.kind(), channel);
+        self
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    async fn policy_of_notice(&self, tx: &mut Tx, notice_id: Id) -> Result<Policy> {
+        Ok(match notices::policy_snapshot(tx, notice_id).await? {
+            Some(json) => serde_json::from_value(json)?,
+            None => Policy::default(),
+        })
+    }
+
+    async fn opening_hours(
+        &self,
+        tx: &mut Tx,
+        points: &[ContactPoint],
+    ) -> Result<HashMap<Id, WeeklyHours>> {
+        let mut hours = HashMap::new();
+        for org_id in points
+            .iter()
+            .filter(|c| c.kind == ContactKind::Relay)
+            .filter_map(|c| c.organisation_id)
+        {
+            let org = organisations::get(tx, org_id).await?;
+            let is_set = org.opening_hours != organisations::OpeningHours::default();
+            if is_set {
+                hours.insert(org_id, WeeklyHours::from_store(&org.opening_hours));
+            }
+        }
+        Ok(hours)
+    }
+
+    /// Plans a new notice inside the caller's transaction: snapshots the organisation's policy,
+    /// stores the steps with their rendered messages, and queues the first one.
+    pub async fn plan(&self, tx: &mut Tx, notice: &Notice) -> Result<Vec<NewStep>> {
+        let now = self.now();
+        let policy: Policy = match organisations::policy(tx, notice.organisation_id).await? {
+            Some(json) => serde_json::from_value(json)?,
+            None => Policy::default(),
+        };
+        let points = contact_points::list(tx, notice.patient_id).await?;
+        let opening_hours = self.opening_hours(tx, &points).await?;
+        let input = PlanInput {
+            now,
+            deadline: notice.deadline,
+            contact_points: &points,
+            policy: &policy,
+            postal: &self.config.postal,
+            opening_hours: &opening_hours,
+        };
+        let mut steps = plan::build(&input);
+
+        let code = loop {
+            let code = acks::new_code();
+            if !notices::code_in_use(tx, &acks::hash(&code)).await? {
+                break code;
+            }
+        };
+        let token = acks::new_link_token();
+        let link = format!(
+            "{}/k/{token}",
+            self.config.public_base_url.trim_end_matches('/')
+        );
+        let patient = patients::get(tx, notice.patient_id).await?;
+        let appointment = match notice.appointment_id {
+            Some(id) => Some(appointments::get(tx, id).await?),
+            None => None,
+        };
+        let kind = templates::Kind::parse(notice.kind.as_str()).unwrap_or(templates::Kind::Free);
+        let ctx = templates::Context {
+            kind,
+            starts_at: appointment.as_ref().map(|a| a.starts_at),
+            place: appointment.as_ref().map(|a| a.place.as_str()),
+            code: &code,
+            link: &link,
+            patient_name: Some(&patient.name),
+            patient_birth_year: Some(patient.birth_year),
+        };
+        for step in steps.iter_mut().filter(|s| s.status == StepStatus::Planned) {
+            let medium = match step.channel {
+                ChannelKind::Sms => templates::Medium::Sms,
+                ChannelKind::Letter => templates::Medium::Letter,
+                _ => templates::Medium::InPerson,
+            };
+            step.body = Some(templates::render(medium, &ctx));
+        }
+
+        let ids = steps::insert_plan(tx, notice.id, &steps, now).await?;
+        notices::activate(
+            tx,
+            notice.id,
+            &serde_json::to_value(&policy)?,
+            &acks::hash(&code),
+            &acks::hash(&token),
+            now,
+        )
+        .await?;
+        if let Some((i, first)) = steps
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.status == StepStatus::Planned)
+        {
+            let changes = StepChanges {
+                due_at: first.due_at,
+                window_ends_at: first.window_ends_at,
+                ..Default::default()
+            };
+            steps::transition(
+                tx,
+                ids[i],
+                &[StepStatus::Planned],
+                StepStatus::Queued,
+                None,
+                changes,
+                now,
+            )
+            .await?;
+        }
+        tracing::info!(notice_id = %notice.id, steps = steps.len(), "notice planned");
+        Ok(steps)
+    }
+
+    /// A no-show never closes anything: besides the follow-up notice (planned like any other),
+    /// the patient's coordinator gets a task — or, without a coordinator, the clinic does.
+    pub async fn no_show(&self, tx: &mut Tx, follow_up: &Notice) -> Result<Id> {
+        let now = self.now();
+        let patient = patients::get(tx, follow_up.patient_id).await?;
+        let organisation_id = match patient.coordinator_id {
+            Some(id) => {
+                kontaktvei_store::staff::get_staff(tx, id)
+                    .await?
+                    .organisation_id
+            }
+            None => follow_up.organisation_id,
+        };
+        let id = tasks::create(
+            tx,
+            tasks::NewTask {
+                kind: tasks::TaskKind::CoordinatorFollowUp,
+                organisation_id,
+                patient_id: patient.id,
+                notice_id: Some(follow_up.id),
+                step_id: None,
+                assignee_id: patient.coordinator_id,
+                reason: "the patient did not come to the appointment: follow up (a no-show never closes the treatment)".into(),
+                due_at: now + TimeDelta::days(1),
+            },
+            now,
+        )
+        .await?;
+        tracing::info!(notice_id = %follow_up.id, task_id = %id, "no-show: coordinator task created");
+        Ok(id)
+    }
+
+    /// Queues the next planned step of an open notice, re-timed from now; skips steps that can
+    /// no longer reach the patient; adds the coordinator when nothing is left.
+    async fn escalate(&self, tx: &mut Tx, notice_id: Id, now: DateTime<Utc>) -> Result<()> {
+        let notice = notices::get(tx, notice_id).await?;
+        if !notice.status.is_open() {
+            return Ok(());
+        }
+        let all = steps::for_notice(tx, notice_id).await?;
+        if all.iter().any(|s| {
+            matches!(
+                s.status,
+                StepStatus::Queued | StepStatus::Sending | StepStatus::Sent | StepStatus::Delivered
+            )
+        }) {
+            return Ok(()); // a step is still running
+        }
+        let policy = self.policy_of_notice(tx, notice_id).await?;
+        let points = contact_points::list(tx, notice.patient_id).await?;
+        let opening_hours = self.opening_hours(tx, &points).await?;
+        let input = PlanInput {
+            now,
+            deadline: notice.deadline,
+            contact_points: &points,
+            policy: &policy,
+            postal: &self.config.postal,
+            opening_hours: &opening_hours,
+        };
+        for step in all.iter().filter(|s| s.status == StepStatus::Planned) {
+            let cp = step
+                .contact_point_id
+                .and_then(|id| points.iter().find(|c| c.id == id));
+            if cp.is_some_and(|c| !c.is_live(now)) {
+                steps::transition(
+                    tx,
+                    step.id,
+                    &[StepStatus::Planned],
+                    StepStatus::Skipped,
+                    Some(plan::reason::CONTACT_POINT_FAILED),
+                    StepChanges::default(),
+                    now,
+                )
+                .await?;
+                continue;
+            }
+            match plan::timing(step.channel, cp, now, &input) {
+                Ok((due_at, window_end)) => {
+                    let window_ends_at = if step.channel == ChannelKind::Coordinator {
+                        None
+                    } else {
+                        Some(window_end)
+                    };
+                    let changes = StepChanges {
+                        due_at: Some(due_at),
+                        window_ends_at,
+                        ..Default::default()
+                    };
+                    steps::transition(
+                        tx,
+                        step.id,
+                        &[StepStatus::Planned],
+                        StepStatus::Queued,
+                        None,
+                        changes,
+                        now,
+                    )
+                    .await?;
+                    return Ok(());
+                }
+                Err(why) => {
+                    steps::transition(
+                        tx,
+                        step.id,
+                        &[StepStatus::Planned],
+                        StepStatus::Skipped,
+                        Some(why),
+                        StepChanges::default(),
+                        now,
+                    )
+                    .await?;
+                }
+            }
+        }
+        // The chain ran out without an acknowledgement. Unless the coordinator already has it,
+        // they get it now.
+        let coordinator_has_it = all
+            .iter()
+            .any(|s| s.channel == ChannelKind::Coordinator && s.status != StepStatus::Skipped);
+        if !coordinator_has_it {
+            let step = NewStep {
+                channel: ChannelKind::Coordinator,
+                contact_point_id: None,
+                status: StepStatus::Queued,
+                reason: Some("chain_exhausted".into()),
+                due_at: Some(now),
+                window_ends_at: None,
+                body: all.iter().rev().find_map(|s| s.body.clone()),
+            };
+            steps::append(tx, notice_id, &step, now).await?;
+            tracing::warn!(notice_id = %notice_id, "contact chain exhausted: the coordinator takes over");
+        }
+        Ok(())
+    }
+
+    /// One round: hand due steps to their channels, then escalate ended windows.
+    pub async fn run_once(&self) -> Result<Round> {
+        let dispatched = self.run_due().await?;
+        let expired = self.expire_windows().await?;
+        Ok(Round {
+            dispatched,
+            expired,
+        })
+    }
+
+    /// Rounds until nothing is left to do now (tests and the simulator drive virtual time so).
+    pub async fn run_until_idle(&self) -> Result<Round> {
+        let mut total = Round::default();
+        for _ in 0..1000 {
+            let round = self.run_once().await?;
+            total.dispatched += round.dispatched;
+            total.expired += round.expired;
+            if round == Round::default() {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Leases due steps of the channels we have and dispatches them. Returns how many.
+    pub async fn run_due(&self) -> Result<usize> {
+        let now = self.now();
+        let kinds: Vec<ChannelKind> = self.channels.keys().copied().collect();
+        let mut tx = self.store.begin().await?;
+        let leased = steps::lease_due(
+            &mut tx,
+            &self.config.instance,
+            &kinds,
+            now,
+            (now + LEASE).timestamp_millis(),
+            BATCH,
+        )
+        .await?;
+        tx.commit().await?;
+        let count = leased.len();
+        for step in leased {
+            if let Err(e) = self.dispatch(&step).await {
+                // The lease runs out and the step is tried again; nothing is lost.
+                tracing::error!(step_id = %step.id, error = %e, "dispatch failed");
+            }
+        }
+        Ok(count)
+    }
+
+    async fn dispatch(&self, step: &Step) -> Result<()> {
+        let Some(channel) = self.channels.get(&step.channel).cloned() else {
+            return Ok(());
+        };
+        let (dispatch, policy, cp) = {
+            let mut tx = self.store.begin_read().await?;
+            let notice = notices::get(&mut tx, step.notice_id).await?;
+            let cp = match step.contact_point_id {
+                Some(id) => Some(contact_points::get(&mut tx, id).await?),
+                None => None,
+            };
+            let patient = patients::get(&mut tx, notice.patient_id).await?;
+            let policy = self.policy_of_notice(&mut tx, notice.id).await?;
+            tx.commit().await?;
+            let dispatch = Dispatch {
+                notice_id: notice.id,
+                step_id: step.id,
+                patient_id: notice.patient_id,
+                organisation_id: notice.organisation_id,
+                contact_point_id: step.contact_point_id,
+                phone: cp.as_ref().and_then(|c| c.phone.clone()),
+                task_organisation_id: cp.as_ref().and_then(|c| c.organisation_id),
+                coordinator_id: patient.coordinator_id,
+                body: step.body.clone().unwrap_or_default(),
+                idempotency_key: format!("{}-{}-{}", notice.id, step.position, step.attempts),
+                valid_until: notice.deadline,
+                due_by: step
+                    .window_ends_at
+                    .or(notice.deadline)
+                    .unwrap_or(self.now() + policy.outreach_claim_window()),
+            };
+            (dispatch, policy, cp)
+        };
+        let outcome = channel.dispatch(&dispatch).await;
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        match outcome {
+            Outcome::Sent { provider_ref } => {
+                let window_ends_at = match step.channel {
+                    ChannelKind::Coordinator => None,
+                    _ => {
+                        let notice = notices::get(&mut tx, step.notice_id).await?;
+                        let points: Vec<ContactPoint> = cp.into_iter().collect();
+                        let hours = HashMap::new();
+                        let input = PlanInput {
+                            now,
+                            deadline: notice.deadline,
+                            contact_points: &points,
+                            policy: &policy,
+                            postal: &self.config.postal,
+                            opening_hours: &hours,
+                        };
+                        // The window runs from the real send, not the planned one.
+                        let from = plan::timing(step.channel, points.first(), now, &input)
+                            .map(|(_, end)| end);
+                        Some(from.unwrap_or(now).max(now))
+                    }
+                };
+                let changes = StepChanges {
+                    window_ends_at,
+                    idempotency_key: Some(dispatch.idempotency_key.clone()),
+                    provider_ref,
+                    sent_at: Some(now),
+                    ..Default::default()
+                };
+                steps::transition(
+                    &mut tx,
+                    step.id,
+                    &[StepStatus::Sending],
+                    StepStatus::Sent,
+                    None,
+                    changes,
+                    now,
+                )
+                .await?;
+            }
+            Outcome::Failed { reason } => {
+                self.fail_step(&mut tx, step, &reason, now).await?;
+            }
+            Outcome::Retry { after, reason } => {
+                let backoff = after
+                    .and_then(|d| TimeDelta::from_std(d).ok())
+                    .unwrap_or_else(|| backoff_with_jitter(step.attempts));
+                let retry_at = now + backoff;
+                if step.window_ends_at.is_some_and(|end| retry_at >= end) {
+                    self.fail_step(&mut tx, step, "gave_up_retrying", now)
+                        .await?;
+                } else {
+                    tracing::warn!(step_id = %step.id, reason = %reason, "step will be retried");
+                    steps::release_for_retry(&mut tx, step.id, retry_at, &reason, now).await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn fail_step(
+        &self,
+        tx: &mut Tx,
+        step: &Step,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let from = [
+            StepStatus::Sending,
+            StepStatus::Sent,
+            StepStatus::Delivered,
+            StepStatus::Queued,
+        ];
+        if steps::transition(
+            tx,
+            step.id,
+            &from,
+            StepStatus::Failed,
+            Some(reason),
+            StepChanges::default(),
+            now,
+        )
+        .await?
+        {
+            if let Some(cp) = step.contact_point_id
+                && !step.channel.is_human()
+            {
+                contact_points::mark_failed(tx, cp, reason).await?;
+            }
+            self.escalate(tx, step.notice_id, now).await?;
+        }
+        Ok(())
+    }
+
+    /// A provider's report that a step's message could not be delivered: escalate at once.
+    /// Repeated or late reports change nothing.
+    pub async fn report_failure(&self, tx: &mut Tx, step_id: Id, reason: &str) -> Result<()> {
+        let step = steps::get(tx, step_id).await?;
+        self.fail_step(tx, &step, reason, self.now()).await
+    }
+
+    /// A provider's report that the message reached the phone.
+    pub async fn report_delivered(&self, tx: &mut Tx, step_id: Id) -> Result<bool> {
+        Ok(steps::transition(
+            tx,
+            step_id,
+            &[StepStatus::Sent],
+            StepStatus::Delivered,
+            None,
+            StepChanges::default(),
+            self.now(),
+        )
+        .await?)
+    }
+
+    /// Steps whose window ended without an ack: expire them and escalate.
+    pub async fn expire_windows(&self) -> Result<usize> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let ended = steps::windows_ended(&mut tx, now, BATCH).await?;
+        let mut count = 0;
+        for step in &ended {
+            let from = [StepStatus::Sent, StepStatus::Delivered, StepStatus::Queued];
+            if steps::transition(
+                &mut tx,
+                step.id,
+                &from,
+                StepStatus::Expired,
+                Some("no_ack_in_window"),
+                StepChanges::default(),
+                now,
+            )
+            .await?
+            {
+                self.escalate(&mut tx, step.notice_id, now).await?;
+                count += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(count)
+    }
+
+    /// Acknowledges a notice inside the caller's transaction. The first ack wins; a later one
+    /// says the notice was already closed.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn acknowledge(
+        &self,
+        tx: &mut Tx,
+        notice_id: Id,
+        method: AckMethod,
+        actor: &str,
+        via_step: Option<Id>,
+        note: Option<&str>,
+    ) -> Result<AckResult> {
+        let now = self.now();
+        let notice = notices::get(tx, notice_id).await?;
+        if !notices::close(tx, notice_id, NoticeStatus::Acknowledged, now).await? {
+            return Ok(AckResult::AlreadyClosed {
+                notice_id,
+                status: notice.status,
+            });
+        }
+        let all = steps::for_notice(tx, notice_id).await?;
+        // The step the ack came through: the one named, else the latest that reached the patient.
+        let via = match via_step {
+            Some(id) => all.iter().find(|s| s.id == id),
+            None => all.iter().rev().find(|s| {
+                s.status.is_waiting() || (s.status == StepStatus::Expired && s.sent_at.is_some())
+            }),
+        };
+        let contact_point_id = via.and_then(|s| s.contact_point_id);
+        if let Some(step) = via {
+            let from = [
+                StepStatus::Sent,
+                StepStatus::Delivered,
+                StepStatus::Queued,
+                StepStatus::Sending,
+                StepStatus::Expired,
+            ];
+            steps::transition(
+                tx,
+                step.id,
+                &from,
+                StepStatus::Acknowledged,
+                Some(method.as_str()),
+                StepChanges::default(),
+                now,
+            )
+            .await?;
+        }
+        acks::record(
+            tx,
+            acks::NewAck {
+                notice_id,
+                step_id: via.map(|s| s.id),
+                method,
+                actor,
+                contact_point_id,
+                note,
+            },
+            now,
+        )
+        .await?;
+        steps::cancel_remaining(tx, notice_id, "acknowledged", now).await?;
+        tasks::cancel_for_notice(tx, notice_id, "the patient acknowledged the notice", now).await?;
+        if let Some(cp) = contact_point_id {
+            contact_points::confirm(tx, cp).await?;
+        }
+        tracing::info!(notice_id = %notice_id, method = %method, "notice acknowledged");
+        Ok(AckResult::Acknowledged { notice_id })
+    }
+}
+
+/// 30 s, 1 min, 2 min, … up to an hour, each ±20 % so retries from many steps spread out.
+fn backoff_with_jitter(attempts: i32) -> TimeDelta {
+    let base = 30_i64
+        .saturating_mul(1_i64 << attempts.clamp(0, 7))
+        .min(3600);
+    let jitter = (rand_fraction() * 0.4 - 0.2) * base as f64;
+    TimeDelta::seconds(base) + TimeDelta::milliseconds((jitter * 1000.0) as i64)
+}
+
+fn rand_fraction() -> f64 {
+    f64::from(rand::random::<u32>()) / f64::from(u32::MAX)
+}

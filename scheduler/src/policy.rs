@@ -1,0 +1,86 @@
+//! An organisation's contact policy: which channels, in which order, how long each step waits
+//! for an acknowledgement, quiet hours and the print cut-off. A notice snapshots the policy it
+//! was planned with, so editing the policy never changes a notice in flight.
+//!
+//! The defaults, and why:
+//! - SMS: 24 h to answer — prepaid phones are often off for a day; longer and the letter that
+//!   follows may no longer arrive in time.
+//! - Letter: until 2 working days after the expected delivery day — time to read it and answer.
+//! - Relay: 72 h — most drop-in users come by at least twice a week.
+//! - Outreach: 24 h for someone on the team to claim the task before it goes to the team lead
+//!   and the coordinator.
+//! - Quiet hours 21:00–08:00 and the print cut-off 14:00, Oslo time.
+
+use crate::calendar::QuietHours;
+use chrono::{NaiveTime, TimeDelta};
+use kontaktvei_channels::ChannelKind;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// The chain, in order. The last step is always human: if the plan for a patient would end
+    /// without a relay or outreach step, the coordinator gets a task instead.
+    pub chain: Vec<ChannelKind>,
+    pub sms_ack_hours: i64,
+    pub letter_ack_working_days: u32,
+    pub relay_ack_hours: i64,
+    pub outreach_claim_hours: i64,
+    #[serde(with = "hhmm")]
+    pub quiet_from: NaiveTime,
+    #[serde(with = "hhmm")]
+    pub quiet_until: NaiveTime,
+    #[serde(with = "hhmm")]
+    pub print_cutoff: NaiveTime,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            chain: ChannelKind::DEFAULT_CHAIN.to_vec(),
+            sms_ack_hours: 24,
+            letter_ack_working_days: 2,
+            relay_ack_hours: 72,
+            outreach_claim_hours: 24,
+            quiet_from: NaiveTime::from_hms_opt(21, 0, 0).unwrap_or_default(),
+            quiet_until: NaiveTime::from_hms_opt(8, 0, 0).unwrap_or_default(),
+            print_cutoff: NaiveTime::from_hms_opt(14, 0, 0).unwrap_or_default(),
+        }
+    }
+}
+
+impl Policy {
+    pub fn quiet_hours(&self) -> QuietHours {
+        QuietHours {
+            start: self.quiet_from,
+            end: self.quiet_until,
+        }
+    }
+
+    pub fn sms_window(&self) -> TimeDelta {
+        TimeDelta::hours(self.sms_ack_hours)
+    }
+
+    pub fn relay_window(&self) -> TimeDelta {
+        TimeDelta::hours(self.relay_ack_hours)
+    }
+
+    pub fn outreach_claim_window(&self) -> TimeDelta {
+        TimeDelta::hours(self.outreach_claim_hours)
+    }
+}
+
+mod hhmm {
+    use chrono::NaiveTime;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &NaiveTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.format("%H:%M").to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveTime, D::Error> {
+        let text = String::deserialize(d)?;
+        NaiveTime::parse_from_str(&text, "%H:%M")
+            .map_err(|_| serde::de::Error::custom("write times as HH:MM"))
+    }
+}

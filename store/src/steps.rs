@@ -1,0 +1,542 @@
+//! The steps of notices' contact plans: one row per step, with its channel, the contact point it
+//! uses, its state, when it is due and when its acknowledgement window ends, and a lease so that
+//! several workers (or instances) never run the same step twice.
+//!
+//! Leasing: PostgreSQL locks candidate rows with `FOR UPDATE SKIP LOCKED`; SQLite has one writer
+//! at a time (`BEGIN IMMEDIATE`), so a compare-and-set `UPDATE … RETURNING` is enough. Both repeat
+//! the lease check in the outer `WHERE`. `lease_until` is Unix milliseconds and 0 when free.
+
+use crate::db::{Tx, TxInner, on_tx};
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::text_enum::text_enum;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+text_enum! {
+    pub enum ChannelKind {
+        /// SMS to a phone the patient gave.
+        Sms = "sms",
+        /// A printed letter to a verified address.
+        Letter = "letter",
+        /// A message passed on by a low-threshold service.
+        Relay = "relay",
+        /// An outreach team goes to find the person.
+        Outreach = "outreach",
+        /// The patient's coordinator takes over (when no relay or outreach step could be planned).
+        Coordinator = "coordinator",
+    }
+}
+
+impl ChannelKind {
+    /// The default chain, cheapest and fastest first, ending with people.
+    pub const DEFAULT_CHAIN: [ChannelKind; 4] = [
+        ChannelKind::Sms,
+        ChannelKind::Letter,
+        ChannelKind::Relay,
+        ChannelKind::Outreach,
+    ];
+
+    /// Only people close a human step; automatic channels end by an ack, a failure or a timeout.
+    pub fn is_human(self) -> bool {
+        matches!(
+            self,
+            ChannelKind::Relay | ChannelKind::Outreach | ChannelKind::Coordinator
+        )
+    }
+}
+
+text_enum! {
+    pub enum StepStatus {
+        /// In the plan, not yet due.
+        Planned = "planned",
+        /// Due; waiting for a worker (or, for a letter, for the print batch).
+        Queued = "queued",
+        /// A worker holds the lease and is calling the channel.
+        Sending = "sending",
+        /// Handed to the provider or to people; waiting for an acknowledgement.
+        Sent = "sent",
+        /// The provider reports it reached the phone or address.
+        Delivered = "delivered",
+        /// It cannot reach the patient (undeliverable, returned, not seen): escalates at once.
+        Failed = "failed",
+        /// The patient acknowledged through this step.
+        Acknowledged = "acknowledged",
+        /// Its window ended without an acknowledgement: the next step takes over.
+        Expired = "expired",
+        /// Never run; `reason` says why (no contact point, too late, …).
+        Skipped = "skipped",
+        /// Not needed any more: the notice was acknowledged or superseded first.
+        Cancelled = "cancelled",
+    }
+}
+
+impl StepStatus {
+    /// How far along a step is. State only moves forward: a late or repeated report that would
+    /// move a step back is ignored.
+    pub fn rank(self) -> u8 {
+        match self {
+            StepStatus::Planned => 0,
+            StepStatus::Queued => 1,
+            StepStatus::Sending => 2,
+            StepStatus::Sent => 3,
+            StepStatus::Delivered => 4,
+            StepStatus::Failed
+            | StepStatus::Acknowledged
+            | StepStatus::Expired
+            | StepStatus::Skipped
+            | StepStatus::Cancelled => 5,
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        self.rank() == 5
+    }
+
+    /// Running: handed on and waiting for an acknowledgement within its window.
+    pub fn is_waiting(self) -> bool {
+        matches!(self, StepStatus::Sent | StepStatus::Delivered)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Step {
+    pub id: Id,
+    pub notice_id: Id,
+    pub position: i32,
+    pub channel: ChannelKind,
+    pub contact_point_id: Option<Id>,
+    pub status: StepStatus,
+    /// Why it was skipped or failed, e.g. `too_late`, `no_contact_point`, `undeliverable`.
+    pub reason: Option<String>,
+    /// When it may start (for a planned step: when it would start if every earlier step ran
+    /// its full window).
+    pub due_at: Option<DateTime<Utc>>,
+    /// When the wait for an acknowledgement ends and the next step takes over.
+    pub window_ends_at: Option<DateTime<Utc>>,
+    /// The rendered message; holds the ack code, so it is never logged.
+    #[serde(skip)]
+    pub body: Option<String>,
+    pub attempts: i32,
+    #[serde(skip)]
+    pub lease_owner: Option<String>,
+    #[serde(skip)]
+    pub lease_until: i64,
+    /// Travels to the provider so a retried send never reaches the patient twice.
+    pub idempotency_key: Option<String>,
+    pub provider_ref: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct StepEvent {
+    pub step_id: Id,
+    pub at: DateTime<Utc>,
+    pub status: StepStatus,
+    pub detail: Option<String>,
+}
+
+/// A step as planned, before it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewStep {
+    pub channel: ChannelKind,
+    pub contact_point_id: Option<Id>,
+    pub status: StepStatus,
+    pub reason: Option<String>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub window_ends_at: Option<DateTime<Utc>>,
+    pub body: Option<String>,
+}
+
+pub async fn insert_plan(
+    tx: &mut Tx,
+    notice_id: Id,
+    steps: &[NewStep],
+    now: DateTime<Utc>,
+) -> Result<Vec<Id>> {
+    let mut ids = Vec::with_capacity(steps.len());
+    for (position, s) in steps.iter().enumerate() {
+        let id = Id::new(now);
+        let position = i32::try_from(position).unwrap_or(i32::MAX);
+        on_tx!(tx, |c| {
+            sqlx::query(
+                "INSERT INTO steps (id, notice_id, position, channel, contact_point_id, status, reason, due_at,
+                                    window_ends_at, body, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+            )
+            .bind(id)
+            .bind(notice_id)
+            .bind(position)
+            .bind(s.channel)
+            .bind(s.contact_point_id)
+            .bind(s.status)
+            .bind(&s.reason)
+            .bind(s.due_at)
+            .bind(s.window_ends_at)
+            .bind(&s.body)
+            .bind(now)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+        });
+        record_event(tx, id, s.status, s.reason.as_deref(), now).await?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+pub async fn record_event(
+    tx: &mut Tx,
+    step_id: Id,
+    status: StepStatus,
+    detail: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "INSERT INTO step_events (id, step_id, at, status, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(Id::new(now))
+        .bind(step_id)
+        .bind(now)
+        .bind(status)
+        .bind(detail)
+        .execute(c)
+        .await?
+        .rows_affected()
+    });
+    Ok(())
+}
+
+pub async fn for_notice(tx: &mut Tx, notice_id: Id) -> Result<Vec<Step>> {
+    Ok(on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT id, notice_id, position, channel, contact_point_id, status, reason, due_at, window_ends_at, body,
+                    attempts, lease_owner, lease_until, idempotency_key, provider_ref, sent_at, finished_at,
+                    created_at, updated_at
+             FROM steps WHERE notice_id = $1 ORDER BY position",
+        )
+        .bind(notice_id)
+        .fetch_all(c)
+        .await?
+    }))
+}
+
+pub async fn get(tx: &mut Tx, id: Id) -> Result<Step> {
+    on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT id, notice_id, position, channel, contact_point_id, status, reason, due_at, window_ends_at, body,
+                    attempts, lease_owner, lease_until, idempotency_key, provider_ref, sent_at, finished_at,
+                    created_at, updated_at
+             FROM steps WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+    })
+    .ok_or(Error::NotFound("step"))
+}
+
+pub async fn by_provider_ref(tx: &mut Tx, provider_ref: &str) -> Result<Option<Step>> {
+    Ok(on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT id, notice_id, position, channel, contact_point_id, status, reason, due_at, window_ends_at, body,
+                    attempts, lease_owner, lease_until, idempotency_key, provider_ref, sent_at, finished_at,
+                    created_at, updated_at
+             FROM steps WHERE provider_ref = $1",
+        )
+        .bind(provider_ref)
+        .fetch_optional(c)
+        .await?
+    }))
+}
+
+/// What happened to the notice's steps, in order: by time, then by position in the plan, then
+/// by how far along (ids within one instant are not ordered).
+pub async fn events_for_notice(tx: &mut Tx, notice_id: Id) -> Result<Vec<StepEvent>> {
+    let positions: Vec<(Id, i32)> = on_tx!(tx, |c| {
+        sqlx::query_as("SELECT id, position FROM steps WHERE notice_id = $1")
+            .bind(notice_id)
+            .fetch_all(c)
+            .await?
+    });
+    let position = |id: Id| {
+        positions
+            .iter()
+            .find(|(s, _)| *s == id)
+            .map_or(0, |(_, p)| *p)
+    };
+    let mut events: Vec<StepEvent> = on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT e.step_id, e.at, e.status, e.detail FROM step_events e JOIN steps s ON s.id = e.step_id
+             WHERE s.notice_id = $1",
+        )
+        .bind(notice_id)
+        .fetch_all(c)
+        .await?
+    });
+    events.sort_by_key(|e| (e.at, position(e.step_id), e.status.rank()));
+    Ok(events)
+}
+
+/// Leases up to `limit` steps of the given channels that are due (`queued` with `due_at` passed,
+/// or `sending` under an expired lease) and marks them `sending`. The lease lasts until
+/// `lease_until_ms`; a worker that dies leaves it to expire, and the step is leased again with
+/// the same attempt number — so the same idempotency key reaches the provider.
+pub async fn lease_due(
+    tx: &mut Tx,
+    owner: &str,
+    channels: &[ChannelKind],
+    now: DateTime<Utc>,
+    lease_until_ms: i64,
+    limit: i64,
+) -> Result<Vec<Step>> {
+    let now_ms = now.timestamp_millis();
+    let mut leased = Vec::new();
+    for channel in channels {
+        let rows: Vec<Step> = match &mut tx.inner {
+            TxInner::Postgres(t) => {
+                sqlx::query_as(
+                    "UPDATE steps SET lease_owner = $1, lease_until = $2, status = 'sending', updated_at = $3
+                     WHERE id IN (
+                         SELECT id FROM steps
+                         WHERE channel = $4 AND status IN ('queued', 'sending') AND due_at <= $3 AND lease_until < $5
+                         ORDER BY due_at, id LIMIT $6
+                         FOR UPDATE SKIP LOCKED)
+                       AND lease_until < $5
+                     RETURNING id, notice_id, position, channel, contact_point_id, status, reason, due_at, window_ends_at, body,
+                               attempts, lease_owner, lease_until, idempotency_key, provider_ref, sent_at, finished_at,
+                               created_at, updated_at",
+                )
+                .bind(owner)
+                .bind(lease_until_ms)
+                .bind(now)
+                .bind(*channel)
+                .bind(now_ms)
+                .bind(limit)
+                .fetch_all(&mut **t)
+                .await?
+            }
+            TxInner::Sqlite(t) => {
+                sqlx::query_as(
+                    "UPDATE steps SET lease_owner = $1, lease_until = $2, status = 'sending', updated_at = $3
+                     WHERE id IN (
+                         SELECT id FROM steps
+                         WHERE channel = $4 AND status IN ('queued', 'sending') AND due_at <= $3 AND lease_until < $5
+                         ORDER BY due_at, id LIMIT $6)
+                       AND lease_until < $5
+                     RETURNING id, notice_id, position, channel, contact_point_id, status, reason, due_at, window_ends_at, body,
+                               attempts, lease_owner, lease_until, idempotency_key, provider_ref, sent_at, finished_at,
+                               created_at, updated_at",
+                )
+                .bind(owner)
+                .bind(lease_until_ms)
+                .bind(now)
+                .bind(*channel)
+                .bind(now_ms)
+                .bind(limit)
+                .fetch_all(&mut **t)
+                .await?
+            }
+        };
+        leased.extend(rows);
+    }
+    Ok(leased)
+}
+
+/// Moves a step to `to` if it is still in one of `from` (compare-and-set: a late or repeated
+/// report finds the step already moved on and changes nothing). Releases any lease. Returns
+/// whether it moved.
+#[allow(clippy::too_many_arguments)]
+pub async fn transition(
+    tx: &mut Tx,
+    id: Id,
+    from: &[StepStatus],
+    to: StepStatus,
+    reason: Option<&str>,
+    changes: StepChanges,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let step = get(tx, id).await?;
+    if !from.contains(&step.status) || (step.status.rank() > to.rank() && !to.is_final()) {
+        return Ok(false);
+    }
+    let finished_at = if to.is_final() {
+        Some(now)
+    } else {
+        step.finished_at
+    };
+    let moved = on_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE steps SET status = $3, reason = COALESCE($4, reason), due_at = COALESCE($5, due_at),
+                    window_ends_at = COALESCE($6, window_ends_at), idempotency_key = COALESCE($7, idempotency_key),
+                    provider_ref = COALESCE($8, provider_ref), sent_at = COALESCE($9, sent_at), finished_at = $10,
+                    lease_owner = NULL, lease_until = 0, updated_at = $11
+             WHERE id = $1 AND status = $2",
+        )
+        .bind(id)
+        .bind(step.status)
+        .bind(to)
+        .bind(reason)
+        .bind(changes.due_at)
+        .bind(changes.window_ends_at)
+        .bind(&changes.idempotency_key)
+        .bind(&changes.provider_ref)
+        .bind(changes.sent_at)
+        .bind(finished_at)
+        .bind(now)
+        .execute(c)
+        .await?
+        .rows_affected()
+    });
+    if moved == 1 {
+        record_event(tx, id, to, reason, now).await?;
+    }
+    Ok(moved == 1)
+}
+
+/// Fields a transition may set (left `None`, they keep their value).
+#[derive(Debug, Clone, Default)]
+pub struct StepChanges {
+    pub due_at: Option<DateTime<Utc>>,
+    pub window_ends_at: Option<DateTime<Utc>>,
+    pub idempotency_key: Option<String>,
+    pub provider_ref: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// Gives a lease back after a transient error: the step is queued again for `retry_at`, as the
+/// next attempt (with a new idempotency key, since the provider refused the last one).
+pub async fn release_for_retry(
+    tx: &mut Tx,
+    id: Id,
+    retry_at: DateTime<Utc>,
+    detail: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE steps SET status = 'queued', due_at = $2, attempts = attempts + 1, lease_owner = NULL,
+                    lease_until = 0, updated_at = $3
+             WHERE id = $1 AND status = 'sending'",
+        )
+        .bind(id)
+        .bind(retry_at)
+        .bind(now)
+        .execute(c)
+        .await?
+        .rows_affected()
+    });
+    record_event(tx, id, StepStatus::Queued, Some(detail), now).await
+}
+
+/// Steps waiting for an acknowledgement whose window has ended.
+pub async fn windows_ended(tx: &mut Tx, now: DateTime<Utc>, limit: i64) -> Result<Vec<Step>> {
+    Ok(on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT id, notice_id, position, channel, contact_point_id, status, reason, due_at, window_ends_at, body,
+                    attempts, lease_owner, lease_until, idempotency_key, provider_ref, sent_at, finished_at,
+                    created_at, updated_at
+             FROM steps WHERE status IN ('sent', 'delivered', 'queued') AND window_ends_at <= $1
+             ORDER BY window_ends_at, id LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(c)
+        .await?
+    }))
+}
+
+/// Steps whose lease expired long ago or that are overdue by `overdue_ms`: the auditor reports them.
+pub async fn stuck(tx: &mut Tx, now: DateTime<Utc>, overdue: DateTime<Utc>) -> Result<i64> {
+    Ok(on_tx!(tx, |c| {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM steps
+             WHERE (status IN ('planned', 'queued') AND due_at <= $2)
+                OR (status = 'sending' AND lease_until < $1)",
+        )
+        .bind(now.timestamp_millis())
+        .bind(overdue)
+        .fetch_one(c)
+        .await?
+    }))
+}
+
+/// Cancels every step of the notice that has not finished (the notice was acknowledged or
+/// superseded). Returns the ids of the cancelled steps.
+pub async fn cancel_remaining(
+    tx: &mut Tx,
+    notice_id: Id,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<Id>> {
+    let open: Vec<Id> = on_tx!(tx, |c| {
+        sqlx::query_scalar(
+            "SELECT id FROM steps WHERE notice_id = $1 AND status IN ('planned', 'queued', 'sending', 'sent', 'delivered')",
+        )
+        .bind(notice_id)
+        .fetch_all(c)
+        .await?
+    });
+    let mut cancelled = Vec::new();
+    for id in open {
+        let from = [
+            StepStatus::Planned,
+            StepStatus::Queued,
+            StepStatus::Sending,
+            StepStatus::Sent,
+            StepStatus::Delivered,
+        ];
+        if transition(
+            tx,
+            id,
+            &from,
+            StepStatus::Cancelled,
+            Some(reason),
+            StepChanges::default(),
+            now,
+        )
+        .await?
+        {
+            cancelled.push(id);
+        }
+    }
+    Ok(cancelled)
+}
+
+/// Adds a step at the end of the notice's plan (the coordinator, when the chain ran out).
+pub async fn append(tx: &mut Tx, notice_id: Id, step: &NewStep, now: DateTime<Utc>) -> Result<Id> {
+    let next: Option<i32> = on_tx!(tx, |c| {
+        sqlx::query_scalar("SELECT MAX(position) + 1 FROM steps WHERE notice_id = $1")
+            .bind(notice_id)
+            .fetch_one(c)
+            .await?
+    });
+    let id = Id::new(now);
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "INSERT INTO steps (id, notice_id, position, channel, contact_point_id, status, reason, due_at,
+                                window_ends_at, body, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+        )
+        .bind(id)
+        .bind(notice_id)
+        .bind(next.unwrap_or(0))
+        .bind(step.channel)
+        .bind(step.contact_point_id)
+        .bind(step.status)
+        .bind(&step.reason)
+        .bind(step.due_at)
+        .bind(step.window_ends_at)
+        .bind(&step.body)
+        .bind(now)
+        .execute(c)
+        .await?
+        .rows_affected()
+    });
+    record_event(tx, id, step.status, step.reason.as_deref(), now).await?;
+    Ok(id)
+}
