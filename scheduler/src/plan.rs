@@ -218,10 +218,11 @@ pub fn build(input: &PlanInput<'_>) -> Vec<NewStep> {
         .find(|s| s.status == StepStatus::Planned)
         .is_some_and(|s| s.channel.is_human());
     if !ends_with_person {
-        // Never end in silence: the coordinator decides what happens next.
-        let (start, window_end) =
-            timing(ChannelKind::Coordinator, None, cursor, input).unwrap_or((cursor, cursor));
-        steps.push(planned(ChannelKind::Coordinator, None, start, window_end));
+        // Never end in silence: the coordinator decides what happens next. Their task has no
+        // window: it stays theirs until they close it.
+        let mut step = planned(ChannelKind::Coordinator, None, cursor, cursor);
+        step.window_ends_at = None;
+        steps.push(step);
     }
     steps
 }

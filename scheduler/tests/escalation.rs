@@ -1,0 +1,667 @@
+//! The escalation rule walked through in virtual time, against the real store on SQLite and
+//! (when `KONTAKTVEI_TEST_DATABASE_URL` is set; required under `CI=true`) PostgreSQL. Each test
+//! reads like a sentence of DESIGN.md's escalation rule.
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono_tz::Europe::Oslo;
+use kontaktvei_scheduler::calendar::PostalCalendar;
+use kontaktvei_scheduler::{Engine, EngineConfig};
+use kontaktvei_store::acks::AckMethod;
+use kontaktvei_store::appointments::{self, AppointmentStatus, NewAppointment};
+use kontaktvei_store::contact_points::{self, NewContactPoint};
+use kontaktvei_store::notices::{self, Notice, NoticeStatus};
+use kontaktvei_store::organisations::{self, NewOrganisation, OrganisationKind};
+use kontaktvei_store::patients::{self, NewPatient};
+use kontaktvei_store::steps::{self, ChannelKind, Step, StepStatus};
+use kontaktvei_store::{Clock, Id, ManualClock, Store, StoreOptions, outbox, tasks};
+use std::sync::Arc;
+
+struct World {
+    store: Store,
+    clock: Arc<ManualClock>,
+    engine: Engine,
+    clinic: Id,
+    service: Id,
+    team: Id,
+}
+
+/// Oslo wall-clock time.
+fn oslo(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+    Oslo.with_ymd_and_hms(y, m, d, h, min, 0)
+        .earliest()
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+impl World {
+    async fn new(store: Store, start: DateTime<Utc>) -> World {
+        let clock = Arc::new(ManualClock::new(start));
+        let engine = Engine::new(
+            store.clone(),
+            clock.clone(),
+            EngineConfig {
+                public_base_url: "http://127.0.0.1:8080".into(),
+                instance: "test".into(),
+                postal: PostalCalendar::default(),
+            },
+        );
+        let mut tx = store.begin().await.unwrap();
+        let org = |name: &str, kind| NewOrganisation {
+            name: name.into(),
+            kind,
+            time_zone: "Europe/Oslo".into(),
+            staff_email: None,
+        };
+        let clinic =
+            organisations::create(&mut tx, org("Poliklinikk", OrganisationKind::Clinic), start)
+                .await
+                .unwrap()
+                .id;
+        let service = organisations::create(
+            &mut tx,
+            org("Dagsenteret", OrganisationKind::LowThresholdService),
+            start,
+        )
+        .await
+        .unwrap()
+        .id;
+        let team =
+            organisations::create(&mut tx, org("FACT", OrganisationKind::OutreachTeam), start)
+                .await
+                .unwrap()
+                .id;
+        tx.commit().await.unwrap();
+        World {
+            store,
+            clock,
+            engine,
+            clinic,
+            service,
+            team,
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// A patient with the given kinds of contact points.
+    async fn patient(&self, kinds: &[&str]) -> Id {
+        let now = self.now();
+        let mut tx = self.store.begin().await.unwrap();
+        let new = NewPatient {
+            name: "Kari Nordmann".into(),
+            birth_year: Some(1979),
+            birth_date: None,
+            language: None,
+            contact_notes: String::new(),
+            national_id: None,
+            coordinator_id: None,
+        };
+        let p = patients::create(&mut tx, self.clinic, new, now)
+            .await
+            .unwrap();
+        for kind in kinds {
+            let json = match *kind {
+                "sms" => {
+                    serde_json::json!({"kind": "sms", "phone": "+4791234567", "provenance": "stated_by_patient"})
+                }
+                "postal" => {
+                    serde_json::json!({"kind": "postal", "lines": ["Kari Nordmann", "c/o Kirkens Bymisjon", "Storgata 1"], "postal_code": "0155", "place": "Oslo", "provenance": "verified_in_person"})
+                }
+                "relay" => {
+                    serde_json::json!({"kind": "relay", "organisation_id": self.service, "provenance": "verified_in_person"})
+                }
+                "outreach" => {
+                    serde_json::json!({"kind": "outreach", "organisation_id": self.team, "provenance": "verified_in_person"})
+                }
+                other => panic!("{other}"),
+            };
+            let new: NewContactPoint = serde_json::from_value(json).unwrap();
+            contact_points::add(&mut tx, p.id, new, "test", now)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        p.id
+    }
+
+    /// Books an appointment at `starts_at` and plans its notice, as the gateway does.
+    async fn book(&self, patient_id: Id, starts_at: DateTime<Utc>) -> Notice {
+        let mut tx = self.store.begin().await.unwrap();
+        let new = NewAppointment {
+            patient_id,
+            starts_at,
+            duration_minutes: 30,
+            place: "Storgata 36".into(),
+            kind: appointments::AppointmentKind::InPerson,
+        };
+        let (_, notice) = appointments::book(&mut tx, self.clinic, new, "test", self.now())
+            .await
+            .unwrap();
+        self.engine.plan(&mut tx, &notice).await.unwrap();
+        tx.commit().await.unwrap();
+        notice
+    }
+
+    async fn run(&self) {
+        self.engine.run_until_idle().await.unwrap();
+    }
+
+    /// Moves virtual time on, running the engine every 10 minutes on the way, as the worker would.
+    async fn advance(&self, by: TimeDelta) {
+        let end = self.now() + by;
+        while self.now() < end {
+            let step = (end - self.now()).min(TimeDelta::minutes(10));
+            self.clock.advance(step);
+            self.run().await;
+        }
+    }
+
+    async fn steps(&self, notice: &Notice) -> Vec<Step> {
+        let mut tx = self.store.begin_read().await.unwrap();
+        let s = steps::for_notice(&mut tx, notice.id).await.unwrap();
+        tx.commit().await.unwrap();
+        s
+    }
+
+    async fn summary(&self, notice: &Notice) -> Vec<(ChannelKind, StepStatus, Option<String>)> {
+        self.steps(notice)
+            .await
+            .into_iter()
+            .map(|s| (s.channel, s.status, s.reason))
+            .collect()
+    }
+
+    async fn notice(&self, notice: &Notice) -> Notice {
+        let mut tx = self.store.begin_read().await.unwrap();
+        let n = notices::get(&mut tx, notice.id).await.unwrap();
+        tx.commit().await.unwrap();
+        n
+    }
+
+    /// The code the patient got, read from the message of the notice's first planned step.
+    async fn code(&self, notice: &Notice) -> String {
+        let steps = self.steps(notice).await;
+        let body = steps.iter().find_map(|s| s.body.clone()).unwrap();
+        let is_code = |w: &&str| {
+            w.len() == 6
+                && w.bytes()
+                    .all(|b| kontaktvei_store::acks::CODE_ALPHABET.contains(&b))
+        };
+        body.split(|c: char| !c.is_ascii_alphanumeric())
+            .find(is_code)
+            .expect("the message carries a code")
+            .to_owned()
+    }
+
+    async fn ack_with_code(&self, code: &str, method: AckMethod) -> NoticeStatus {
+        let mut tx = self.store.begin().await.unwrap();
+        let hash = kontaktvei_store::acks::hash(&kontaktvei_store::acks::normalise_code(code));
+        let notice = notices::by_code_hash(&mut tx, &hash)
+            .await
+            .unwrap()
+            .expect("the code names a notice");
+        self.engine
+            .acknowledge(&mut tx, notice.id, method, "test", None, None)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        self.notice(&notice).await.status
+    }
+
+    async fn outbox(&self) -> Vec<outbox::OutboxMessage> {
+        let mut tx = self.store.begin_read().await.unwrap();
+        let all = outbox::all(&mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+        all
+    }
+}
+
+async fn fresh_store(backend: &str) -> Option<(Store, Option<(String, String)>)> {
+    let url = match backend {
+        "sqlite" => {
+            let dir = std::env::temp_dir().join(format!(
+                "kontaktvei-sched-{}",
+                uuid::Uuid::new_v4().simple()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            (format!("sqlite://{}", dir.join("t.db").display()), None)
+        }
+        _ => {
+            let Ok(admin) = std::env::var("KONTAKTVEI_TEST_DATABASE_URL") else {
+                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                    panic!(
+                        "CI=true but KONTAKTVEI_TEST_DATABASE_URL is not set: the PostgreSQL tests must run in CI"
+                    );
+                }
+                eprintln!("skipping the PostgreSQL run: KONTAKTVEI_TEST_DATABASE_URL is not set");
+                return None;
+            };
+            use sqlx::Connection;
+            let name = format!("kv_sched_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            let mut url = url::Url::parse(&admin).unwrap();
+            url.set_path(&format!("/{name}"));
+            (url.to_string(), Some((admin, name)))
+        }
+    };
+    let store = Store::connect(&StoreOptions {
+        url: url.0,
+        max_connections: 4,
+    })
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    Some((store, url.1))
+}
+
+async fn on(backend: &str, start: DateTime<Utc>, scenario: impl AsyncFnOnce(World)) {
+    let Some((store, pg)) = fresh_store(backend).await else {
+        return;
+    };
+    let world = World::new(store.clone(), start).await;
+    scenario(world).await;
+    store.close().await;
+    if let Some((admin, name)) = pg {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await;
+    }
+}
+
+macro_rules! both {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() { super::$name("sqlite").await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() { super::$name("postgres").await }
+        }
+    )+};
+}
+
+use ChannelKind::*;
+use StepStatus::*;
+
+/// A Tuesday morning in a normal week.
+fn tuesday_morning() -> DateTime<Utc> {
+    oslo(2026, 3, 10, 9, 0)
+}
+
+async fn an_sms_acknowledged_at_once_ends_the_notice(backend: &str) {
+    on(backend, tuesday_morning(), async |w| {
+        let p = w.patient(&["sms", "postal", "relay", "outreach"]).await;
+        let notice = w.book(p, w.now() + TimeDelta::days(14)).await;
+        w.run().await;
+        let sent = w.outbox().await;
+        assert_eq!(sent.len(), 1, "one SMS");
+        assert_eq!(sent[0].to, "+4791234567");
+        let code = w.code(&notice).await;
+        assert!(sent[0].body.contains(&code), "the SMS carries the code");
+        assert_eq!(
+            w.ack_with_code(&code, AckMethod::SmsReply).await,
+            NoticeStatus::Acknowledged
+        );
+        let summary = w.summary(&notice).await;
+        assert_eq!(summary[0].1, Acknowledged);
+        assert!(summary[1..].iter().all(|s| s.1 == Cancelled), "{summary:?}");
+        // The phone is now known to work.
+        let mut tx = w.store.begin_read().await.unwrap();
+        let cps = contact_points::list(&mut tx, p).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            cps.iter().find(|c| c.phone.is_some()).unwrap().status,
+            contact_points::ContactStatus::Confirmed
+        );
+        // Time passing changes nothing any more.
+        w.advance(TimeDelta::days(3)).await;
+        assert_eq!(w.outbox().await.len(), 1);
+    })
+    .await;
+}
+
+async fn a_silent_sms_escalates_to_the_letter_and_a_late_reply_stops_it(backend: &str) {
+    on(backend, tuesday_morning(), async |w| {
+        let p = w.patient(&["sms", "postal", "relay", "outreach"]).await;
+        let notice = w.book(p, w.now() + TimeDelta::days(14)).await;
+        w.run().await;
+        w.advance(TimeDelta::hours(23)).await;
+        assert_eq!(
+            w.summary(&notice).await[0].1,
+            Sent,
+            "still waiting within the 24 h window"
+        );
+        w.advance(TimeDelta::hours(2)).await;
+        let summary = w.summary(&notice).await;
+        assert_eq!(summary[0].1, Expired);
+        assert_eq!(
+            (summary[1].0, summary[1].1),
+            (Letter, Queued),
+            "the letter waits for the print batch"
+        );
+        // A late reply to the SMS still counts, and the letter is never printed.
+        let code = w.code(&notice).await;
+        assert_eq!(
+            w.ack_with_code(&code, AckMethod::SmsReply).await,
+            NoticeStatus::Acknowledged
+        );
+        let summary = w.summary(&notice).await;
+        assert_eq!(
+            summary[0].1, Acknowledged,
+            "the SMS reached her after all: {summary:?}"
+        );
+        assert_eq!(summary[1], (Letter, Cancelled, Some("acknowledged".into())));
+        assert_eq!(summary[2].1, Cancelled);
+        assert_eq!(summary[3].1, Cancelled);
+    })
+    .await;
+}
+
+async fn a_booking_two_days_ahead_skips_the_letter_as_too_late(backend: &str) {
+    on(backend, tuesday_morning(), async |w| {
+        let p = w.patient(&["sms", "postal", "relay", "outreach"]).await;
+        let notice = w.book(p, w.now() + TimeDelta::days(2)).await;
+        let summary = w.summary(&notice).await;
+        assert_eq!(
+            summary[1],
+            (Letter, Skipped, Some("too_late".into())),
+            "{summary:?}"
+        );
+        assert_eq!(summary[2].1, Planned, "the relay is planned instead");
+    })
+    .await;
+}
+
+async fn a_letter_booked_on_maundy_thursday_waits_for_the_easter_holidays(backend: &str) {
+    // Maundy Thursday 2026 is 2 April; the next print run is Tuesday 7 April at 14:00.
+    on(backend, oslo(2026, 4, 2, 10, 0), async |w| {
+        let p = w.patient(&["postal", "outreach"]).await;
+        let notice = w.book(p, oslo(2026, 4, 30, 10, 0)).await;
+        let steps = w.steps(&notice).await;
+        assert_eq!(steps[0].channel, Sms);
+        assert_eq!(steps[0].reason.as_deref(), Some("no_contact_point"));
+        assert_eq!(steps[1].channel, Letter);
+        assert_eq!(steps[1].status, Queued);
+        assert_eq!(
+            steps[1].due_at,
+            Some(oslo(2026, 4, 7, 14, 0)),
+            "printed after Easter Monday"
+        );
+        // And a booking for the Tuesday after Easter cannot be reached by letter at all.
+        let soon = w.book(p, oslo(2026, 4, 8, 10, 0)).await;
+        assert_eq!(
+            w.summary(&soon).await[1],
+            (Letter, Skipped, Some("too_late".into()))
+        );
+    })
+    .await;
+}
+
+async fn an_sms_due_in_quiet_hours_waits_until_eight(backend: &str) {
+    on(backend, oslo(2026, 3, 10, 23, 30), async |w| {
+        let p = w.patient(&["sms", "outreach"]).await;
+        let notice = w.book(p, w.now() + TimeDelta::days(10)).await;
+        let first = &w.steps(&notice).await[0];
+        assert_eq!(first.due_at, Some(oslo(2026, 3, 11, 8, 0)));
+        w.run().await;
+        assert!(w.outbox().await.is_empty(), "nothing at 23:30");
+        w.advance(TimeDelta::minutes(8 * 60 + 20)).await; // 07:50
+        assert!(w.outbox().await.is_empty(), "nothing at 07:50");
+        w.advance(TimeDelta::minutes(20)).await; // 08:10
+        assert_eq!(w.outbox().await.len(), 1, "sent after 08:00");
+    })
+    .await;
+}
+
+async fn the_night_summer_time_begins_still_wakes_at_eight(backend: &str) {
+    // 29 March 2026: clocks jump from 02:00 to 03:00. An SMS booked at 22:00 the evening
+    // before goes at 08:00 CEST = 06:00 UTC, not 07:00 UTC.
+    on(backend, oslo(2026, 3, 28, 22, 0), async |w| {
+        let p = w.patient(&["sms", "outreach"]).await;
+        let notice = w.book(p, w.now() + TimeDelta::days(10)).await;
+        let first = &w.steps(&notice).await[0];
+        assert_eq!(
+            first.due_at,
+            Some(Utc.with_ymd_and_hms(2026, 3, 29, 6, 0, 0).unwrap())
+        );
+    })
+    .await;
+}
+
+async fn a_relay_is_planned_only_while_the_service_is_open(backend: &str) {
+    on(backend, oslo(2026, 3, 13, 16, 0), async |w| {
+        // The day centre is open Tuesdays and Thursdays 10–14. Booked on a Friday afternoon.
+        let mut tx = w.store.begin().await.unwrap();
+        let hours: organisations::OpeningHours = serde_json::from_value(serde_json::json!({
+            "tue": [{"opens": "10:00", "closes": "14:00"}],
+            "thu": [{"opens": "10:00", "closes": "14:00"}],
+        }))
+        .unwrap();
+        organisations::update(
+            &mut tx,
+            w.service,
+            organisations::OrganisationUpdate {
+                opening_hours: Some(hours),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let p = w.patient(&["relay", "outreach"]).await;
+        let notice = w.book(p, w.now() + TimeDelta::days(12)).await;
+        let relay = w
+            .steps(&notice)
+            .await
+            .into_iter()
+            .find(|s| s.channel == Relay)
+            .unwrap();
+        assert_eq!(
+            relay.due_at,
+            Some(oslo(2026, 3, 17, 10, 0)),
+            "Tuesday at opening"
+        );
+        w.run().await;
+        let mut tx = w.store.begin_read().await.unwrap();
+        let open = tasks::open_for_organisation(&mut tx, w.service)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(open.is_empty(), "no relay request while closed");
+        w.advance(TimeDelta::days(4)).await; // Tuesday 16:00
+        let mut tx = w.store.begin_read().await.unwrap();
+        let open = tasks::open_for_organisation(&mut tx, w.service)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            open.len(),
+            1,
+            "the relay request reached the day centre on Tuesday"
+        );
+    })
+    .await;
+}
+
+async fn a_no_show_creates_the_follow_up_and_the_coordinators_task(backend: &str) {
+    on(backend, tuesday_morning(), async |w| {
+        let p = w.patient(&["sms", "outreach"]).await;
+        let booking = w.book(p, w.now() + TimeDelta::hours(3)).await;
+        w.advance(TimeDelta::hours(4)).await;
+        let mut tx = w.store.begin().await.unwrap();
+        let appointment = appointments::get(&mut tx, booking.appointment_id.unwrap())
+            .await
+            .unwrap();
+        let (_, follow_up) = appointments::record_attendance(
+            &mut tx,
+            appointment,
+            AppointmentStatus::NoShow,
+            "test",
+            w.now(),
+        )
+        .await
+        .unwrap();
+        let follow_up = follow_up.expect("a no-show owes a follow-up notice");
+        w.engine.plan(&mut tx, &follow_up).await.unwrap();
+        w.engine.no_show(&mut tx, &follow_up).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(w.notice(&booking).await.status, NoticeStatus::Superseded);
+        assert_eq!(
+            w.notice(&follow_up).await.status,
+            NoticeStatus::Active,
+            "the no-show closes nothing"
+        );
+        let mut tx = w.store.begin_read().await.unwrap();
+        let for_patient = tasks::for_patient(&mut tx, p).await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(
+            for_patient
+                .iter()
+                .any(|t| t.kind == tasks::TaskKind::CoordinatorFollowUp
+                    && t.notice_id == Some(follow_up.id))
+        );
+        w.run().await;
+        assert_eq!(
+            w.outbox().await.len(),
+            2,
+            "the booking SMS and the follow-up SMS"
+        );
+    })
+    .await;
+}
+
+async fn an_ack_after_escalation_cancels_the_later_steps(backend: &str) {
+    on(backend, tuesday_morning(), async |w| {
+        let p = w.patient(&["sms", "relay", "outreach"]).await;
+        let notice = w.book(p, w.now() + TimeDelta::days(10)).await;
+        w.run().await;
+        w.advance(TimeDelta::hours(25)).await;
+        let summary = w.summary(&notice).await;
+        assert_eq!(summary[2].0, Relay);
+        assert_eq!(summary[2].1, Sent, "the relay request is out: {summary:?}");
+        let code = w.code(&notice).await;
+        assert_eq!(
+            w.ack_with_code(&code, AckMethod::CodeAtDesk).await,
+            NoticeStatus::Acknowledged
+        );
+        let summary = w.summary(&notice).await;
+        assert_eq!(summary[2].1, Acknowledged);
+        assert_eq!(
+            summary[3].1, Cancelled,
+            "the outreach task is never created"
+        );
+        let mut tx = w.store.begin_read().await.unwrap();
+        let open = tasks::open_for_organisation(&mut tx, w.service)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(open.is_empty(), "the relay request is closed");
+        // A second ack changes nothing.
+        assert_eq!(
+            w.ack_with_code(&code, AckMethod::CodeAtDesk).await,
+            NoticeStatus::Acknowledged
+        );
+    })
+    .await;
+}
+
+async fn a_chain_without_people_ends_with_the_coordinator(backend: &str) {
+    on(backend, tuesday_morning(), async |w| {
+        let p = w.patient(&["sms"]).await;
+        let notice = w.book(p, w.now() + TimeDelta::days(5)).await;
+        let summary = w.summary(&notice).await;
+        assert_eq!(summary.last().unwrap().0, Coordinator, "{summary:?}");
+        w.advance(TimeDelta::days(2)).await;
+        let summary = w.summary(&notice).await;
+        assert_eq!(
+            summary.last().unwrap().1,
+            Sent,
+            "the coordinator has the task: {summary:?}"
+        );
+        let mut tx = w.store.begin_read().await.unwrap();
+        let open = tasks::open_for_organisation(&mut tx, w.clinic)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].kind, tasks::TaskKind::CoordinatorFollowUp);
+        // It never ends in silence: weeks later the task is still there, the notice still open.
+        w.advance(TimeDelta::days(20)).await;
+        assert_eq!(w.notice(&notice).await.status, NoticeStatus::Active);
+    })
+    .await;
+}
+
+async fn an_unclaimed_outreach_task_hands_the_notice_to_the_coordinator(backend: &str) {
+    on(backend, tuesday_morning(), async |w| {
+        let p = w.patient(&["outreach"]).await;
+        let notice = w.book(p, w.now() + TimeDelta::days(5)).await;
+        w.run().await;
+        assert_eq!(
+            w.summary(&notice).await.last().unwrap(),
+            &(Outreach, Sent, None)
+        );
+        w.advance(TimeDelta::hours(25)).await;
+        let summary = w.summary(&notice).await;
+        assert_eq!(summary.last().unwrap().0, Coordinator, "{summary:?}");
+        assert_eq!(
+            summary.last().unwrap().2.as_deref(),
+            Some("chain_exhausted")
+        );
+    })
+    .await;
+}
+
+async fn a_failed_delivery_escalates_at_once(backend: &str) {
+    on(backend, tuesday_morning(), async |w| {
+        let p = w.patient(&["sms", "relay", "outreach"]).await;
+        let notice = w.book(p, w.now() + TimeDelta::days(10)).await;
+        w.run().await;
+        let sms = w.steps(&notice).await[0].clone();
+        let mut tx = w.store.begin().await.unwrap();
+        w.engine
+            .report_failure(&mut tx, sms.id, "undeliverable")
+            .await
+            .unwrap();
+        // A repeated report is harmless.
+        w.engine
+            .report_failure(&mut tx, sms.id, "undeliverable")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let summary = w.summary(&notice).await;
+        assert_eq!(summary[0], (Sms, Failed, Some("undeliverable".into())));
+        assert_eq!((summary[2].0, summary[2].1), (Relay, Queued), "{summary:?}");
+        // The number is marked failed, so the next plan skips it.
+        let again = w.book(p, w.now() + TimeDelta::days(12)).await;
+        assert_eq!(
+            w.summary(&again).await[0],
+            (Sms, Skipped, Some("contact_point_failed".into()))
+        );
+    })
+    .await;
+}
+
+both!(
+    an_sms_acknowledged_at_once_ends_the_notice,
+    a_silent_sms_escalates_to_the_letter_and_a_late_reply_stops_it,
+    a_booking_two_days_ahead_skips_the_letter_as_too_late,
+    a_letter_booked_on_maundy_thursday_waits_for_the_easter_holidays,
+    an_sms_due_in_quiet_hours_waits_until_eight,
+    the_night_summer_time_begins_still_wakes_at_eight,
+    a_relay_is_planned_only_while_the_service_is_open,
+    a_no_show_creates_the_follow_up_and_the_coordinators_task,
+    an_ack_after_escalation_cancels_the_later_steps,
+    a_chain_without_people_ends_with_the_coordinator,
+    an_unclaimed_outreach_task_hands_the_notice_to_the_coordinator,
+    a_failed_delivery_escalates_at_once,
+);
