@@ -145,7 +145,13 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
 }
 
 async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock: Arc<dyn Clock> = match config.clock {
+        Some(shifted) => {
+            tracing::warn!(start = %shifted.start, speed = shifted.speed, "the clock is shifted (clock_start/clock_speed): for tests and demonstrations only");
+            Arc::new(shifted)
+        }
+        None => Arc::new(SystemClock),
+    };
     match command {
         Command::Serve { .. } => {
             let store = open_store(&config).await?;

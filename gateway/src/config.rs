@@ -27,6 +27,8 @@ pub struct Config {
     pub public_base_url: Option<String>,
     /// How often the escalation worker looks for due steps, in milliseconds.
     pub worker_interval_ms: u64,
+    /// A shifted, faster clock for demonstrations and tests; `None` is the real time.
+    pub clock: Option<kontaktvei_store::ShiftedClock>,
 }
 
 /// A configuration error: which key, and what is wrong with it.
@@ -55,6 +57,9 @@ struct FileLayer {
     log_level: Option<String>,
     public_base_url: Option<String>,
     worker_interval_ms: Option<u64>,
+    clock_start: Option<String>,
+    clock_anchor: Option<String>,
+    clock_speed: Option<f64>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -182,7 +187,49 @@ impl Config {
             },
         };
 
+        let instant = |key: String, v: String| {
+            chrono::DateTime::parse_from_rfc3339(&v)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|_| {
+                    err(
+                        key,
+                        format!("{v:?} is not an RFC 3339 time such as 2026-03-10T09:00:00+01:00"),
+                    )
+                })
+        };
+        let clock_start = pick("clock_start", layer.clock_start)
+            .map(|(k, v)| instant(k, v))
+            .transpose()?;
+        let clock_anchor = pick("clock_anchor", layer.clock_anchor)
+            .map(|(k, v)| instant(k, v))
+            .transpose()?;
+        let clock_speed = match pick("clock_speed", layer.clock_speed.map(|n| n.to_string())) {
+            None => None,
+            Some((key, v)) => match v.parse::<f64>() {
+                Ok(n) if n > 0.0 && n <= 1_000_000.0 => Some(n),
+                _ => {
+                    return Err(err(
+                        key,
+                        format!("{v:?} must be a number above 0 (1 is real time)"),
+                    ));
+                }
+            },
+        };
+        let clock = match (clock_start, clock_anchor, clock_speed) {
+            (None, None, None) => None,
+            (start, anchor, speed) => {
+                let now = chrono::Utc::now();
+                let anchor = anchor.unwrap_or(now);
+                Some(kontaktvei_store::ShiftedClock {
+                    start: start.unwrap_or(anchor),
+                    anchor,
+                    speed: speed.unwrap_or(1.0),
+                })
+            }
+        };
+
         Ok(Config {
+            clock,
             listen,
             database_url,
             database_max_connections,
@@ -283,6 +330,37 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.listen.port(), 0);
+    }
+
+    #[test]
+    fn a_shifted_clock_is_opt_in() {
+        assert!(
+            load(None, &[], None).unwrap().clock.is_none(),
+            "real time by default"
+        );
+        let c = load(
+            None,
+            &[
+                ("KONTAKTVEI_CLOCK_START", "2026-03-10T09:00:00+01:00"),
+                ("KONTAKTVEI_CLOCK_SPEED", "60"),
+            ],
+            None,
+        )
+        .unwrap();
+        let clock = c.clock.unwrap();
+        assert_eq!(clock.start.to_rfc3339(), "2026-03-10T08:00:00+00:00");
+        assert_eq!(clock.speed, 60.0);
+        let e = load(None, &[("KONTAKTVEI_CLOCK_SPEED", "0")], None).unwrap_err();
+        assert_eq!(e.key, "KONTAKTVEI_CLOCK_SPEED");
+        let e = load(Some("clock_start = \"tuesday\"\n"), &[], None).unwrap_err();
+        assert_eq!(e.key, "clock_start");
+        let e = load(
+            None,
+            &[("KONTAKTVEI_PUBLIC_BASE_URL", "kontakt.example.no")],
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "KONTAKTVEI_PUBLIC_BASE_URL");
     }
 
     #[test]

@@ -20,6 +20,27 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock that reads the system time shifted and sped up: it shows `start` at the real instant
+/// `anchor` and runs `speed` times as fast. For demonstrations, tests and crash drills that
+/// need daytime or days to pass in minutes — never for a production install. Every process
+/// given the same three values agrees on the time, so it survives restarts.
+#[derive(Debug, Clone, Copy)]
+pub struct ShiftedClock {
+    pub start: DateTime<Utc>,
+    pub anchor: DateTime<Utc>,
+    pub speed: f64,
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> DateTime<Utc> {
+        let real = (Utc::now() - self.anchor)
+            .num_microseconds()
+            .unwrap_or(i64::MAX);
+        let virtual_micros = (real as f64 * self.speed) as i64;
+        truncate(self.start + TimeDelta::microseconds(virtual_micros))
+    }
+}
+
 /// A clock that only moves when told to.
 #[derive(Debug)]
 pub struct ManualClock(Mutex<DateTime<Utc>>);

@@ -30,7 +30,7 @@ pub mod steps;
 pub mod tasks;
 pub mod timeline;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};
 pub use db::{Backend, Store, StoreOptions, Tx};
 pub use error::{Error, FieldError, Result};
 pub use id::Id;

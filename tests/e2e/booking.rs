@@ -163,7 +163,7 @@ async fn booking_walkthrough(app: App) {
     assert_eq!(n["status"], "active");
 
     // A second appointment that starts in two seconds: the patient does not come.
-    let soon = (chrono::Utc::now() + chrono::TimeDelta::seconds(2)).to_rfc3339();
+    let soon = (app.now() + chrono::TimeDelta::seconds(2)).to_rfc3339();
     let (status, second) = app
         .post(
             &key,

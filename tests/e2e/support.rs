@@ -110,18 +110,51 @@ pub struct App {
     pub base: String,
     pub http: reqwest::Client,
     child: Option<Child>,
+    /// The server's clock runs this far ahead of the real one (see [`daytime_shift`]).
+    shift: chrono::TimeDelta,
+    anchor: chrono::DateTime<chrono::Utc>,
+}
+
+/// How far to move the server's clock so the tests run in Oslo daytime, whenever they run: SMS
+/// wait out quiet hours (21–08), so a test at 01:00 would see no SMS. Zero between 08:30 and
+/// 20:00 Oslo time, else up to the next 09:00 (at most 13 h, less than any booking's lead time
+/// in these tests).
+pub fn daytime_shift(real: chrono::DateTime<chrono::Utc>) -> chrono::TimeDelta {
+    use chrono::{TimeZone, Timelike};
+    let local = real.with_timezone(&chrono_tz::Europe::Oslo);
+    let minutes = local.hour() * 60 + local.minute();
+    if (8 * 60 + 30..20 * 60).contains(&minutes) {
+        return chrono::TimeDelta::zero();
+    }
+    let mut day = local.date_naive();
+    if minutes >= 20 * 60 {
+        day = day.succ_opt().unwrap();
+    }
+    let nine = chrono_tz::Europe::Oslo
+        .from_local_datetime(&day.and_hms_opt(9, 0, 0).unwrap())
+        .earliest()
+        .unwrap();
+    nine.with_timezone(&chrono::Utc) - real
 }
 
 impl App {
     pub async fn start(db: TestDb) -> App {
+        let anchor = chrono::Utc::now();
         let mut app = App {
             db,
             base: String::new(),
             http: reqwest::Client::new(),
             child: None,
+            shift: daytime_shift(anchor),
+            anchor,
         };
         app.restart().await;
         app
+    }
+
+    /// The server's "now".
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + self.shift
     }
 
     /// (Re)starts the server process on the same database.
@@ -181,6 +214,12 @@ impl App {
             .env_remove("KONTAKTVEI_LISTEN")
             .env("KONTAKTVEI_DATABASE_URL", &self.db.url)
             .env("KONTAKTVEI_DATABASE_MAX_CONNECTIONS", "4")
+            .env("KONTAKTVEI_WORKER_INTERVAL_MS", "50")
+            .env(
+                "KONTAKTVEI_CLOCK_START",
+                (self.anchor + self.shift).to_rfc3339(),
+            )
+            .env("KONTAKTVEI_CLOCK_ANCHOR", self.anchor.to_rfc3339())
             .env("RUST_LOG", "warn");
         cmd
     }
@@ -306,6 +345,21 @@ pub async fn answer(r: reqwest::Response) -> (StatusCode, Value) {
     (status, body)
 }
 
+/// Polls `check` every 50 ms for up to 10 s until it returns `Some`.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    for _ in 0..200 {
+        if let Some(v) = check().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("gave up waiting for: {what}");
+}
+
 /// The field names a 422 answer lists.
 pub fn error_fields(body: &Value) -> Vec<String> {
     body["errors"]
@@ -318,7 +372,7 @@ pub fn error_fields(body: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// An RFC 3339 time `minutes` from now.
+/// An RFC 3339 time `minutes` from now (real time; the server's clock is at most 13 h ahead).
 pub fn in_minutes(minutes: i64) -> String {
     (chrono::Utc::now() + chrono::TimeDelta::minutes(minutes)).to_rfc3339()
 }

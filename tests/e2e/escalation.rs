@@ -1,0 +1,320 @@
+//! The escalation engine seen from outside, as a newcomer meets it: book an appointment, see the
+//! SMS in the outbox and the plan on the notice, acknowledge with the code — at a desk, through
+//! the one-click link, or as a staff member's attestation — and see the notice end.
+
+use crate::support::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// A patient with an SMS number and a day centre that can relay, and a booking in a week.
+async fn booked(app: &App, key: &str, service: &str) -> (String, String) {
+    let pid = app.patient(key, "Kari Nordmann").await;
+    for body in [
+        json!({"kind": "sms", "phone": "+4791234567", "provenance": "stated_by_patient"}),
+        json!({"kind": "relay", "organisation_id": service, "provenance": "verified_in_person"}),
+    ] {
+        let (status, cp) = app
+            .post(key, &format!("/patients/{pid}/contact-points"), body)
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{cp}");
+    }
+    let (status, booked) = app
+        .post(key, "/appointments", json!({"patient_id": pid, "starts_at": in_minutes(7 * 24 * 60), "place": "Storgata 36"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{booked}");
+    (pid, booked["notice_ids"][0].as_str().unwrap().to_owned())
+}
+
+/// The outbox SMS for a notice, once the worker has sent it.
+async fn sms_for(app: &App, key: &str, notice: &str) -> Value {
+    eventually("the SMS in the outbox", || async {
+        let (_, outbox) = app.get(key, "/outbox").await;
+        outbox["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["notice_id"] == notice)
+            .cloned()
+    })
+    .await
+}
+
+fn code_in(body: &str) -> String {
+    body.split("Svar ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+fn link_in(body: &str) -> String {
+    body.split_whitespace()
+        .find(|w| w.contains("/k/"))
+        .unwrap()
+        .to_owned()
+}
+
+async fn a_newcomer_books_sees_the_sms_and_acknowledges_with_the_code(app: App) {
+    let (_, key) = app.add_org("Poliklinikk", "clinic").await;
+    let (service, _) = app.add_org("Dagsenteret", "low_threshold_service").await;
+    let (_, notice) = booked(&app, &key, &service).await;
+
+    let sms = sms_for(&app, &key, &notice).await;
+    assert_eq!(sms["to"], "+4791234567");
+    let body = sms["body"].as_str().unwrap();
+    assert!(
+        !body.contains("Poliklinikk"),
+        "the SMS never names the clinic: {body}"
+    );
+
+    let (_, view) = app.get(&key, &format!("/notices/{notice}")).await;
+    let steps = view["steps"].as_array().unwrap();
+    let plan: Vec<(&str, &str)> = steps
+        .iter()
+        .map(|s| {
+            (
+                s["channel"].as_str().unwrap(),
+                s["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        plan,
+        vec![
+            ("sms", "sent"),
+            ("letter", "skipped"),
+            ("relay", "planned"),
+            ("outreach", "skipped")
+        ]
+    );
+    assert_eq!(steps[1]["reason"], "no_contact_point");
+    assert!(steps[0]["window_ends_at"].is_string());
+    assert!(steps[0]["idempotency_key"].is_string());
+    assert!(
+        steps[0].get("body").is_none(),
+        "the message (with its code) is not in the API answer"
+    );
+    let history: Vec<&str> = steps[0]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(history, vec!["planned", "queued", "sent"]);
+
+    // The patient reads the code out at the desk; it is typed in lower case with a space.
+    let code = code_in(body);
+    let typed = format!("{} {}", code[..3].to_lowercase(), &code[3..]);
+    let (status, ack) = app
+        .post(
+            &key,
+            "/acks",
+            json!({"code": typed, "method": "code_at_desk"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    assert_eq!(ack["status"], "acknowledged");
+    assert_eq!(ack["notice_id"], notice.as_str());
+
+    let (_, view) = app.get(&key, &format!("/notices/{notice}")).await;
+    assert_eq!(view["status"], "acknowledged");
+    assert_eq!(view["ack"]["method"], "code_at_desk");
+    let statuses: Vec<&str> = view["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        vec!["acknowledged", "skipped", "cancelled", "skipped"]
+    );
+
+    // The same code again: already acknowledged, nothing changes.
+    let (status, again) = app.post(&key, "/acks", json!({"code": code})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["status"], "acknowledged");
+
+    // The timeline shows the attempt and the acknowledgement.
+    let pid = view["patient_id"].as_str().unwrap();
+    let (_, timeline) = app.get(&key, &format!("/patients/{pid}/timeline")).await;
+    let summaries: Vec<&str> = timeline["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["summary"].as_str().unwrap())
+        .collect();
+    assert!(
+        summaries.contains(&"booking notice: sms step sent"),
+        "{summaries:?}"
+    );
+    assert!(
+        summaries.contains(&"booking notice: letter step skipped (no_contact_point)"),
+        "{summaries:?}"
+    );
+    assert!(
+        summaries.contains(&"booking notice acknowledged (code_at_desk)"),
+        "{summaries:?}"
+    );
+    assert!(
+        !timeline.to_string().contains(&code),
+        "codes never appear in the timeline"
+    );
+}
+
+async fn the_link_asks_for_a_click_before_it_acknowledges(app: App) {
+    let (_, key) = app.add_org("Poliklinikk", "clinic").await;
+    let (service, _) = app.add_org("Dagsenteret", "low_threshold_service").await;
+    let (_, notice) = booked(&app, &key, &service).await;
+    let sms = sms_for(&app, &key, &notice).await;
+    let link = link_in(sms["body"].as_str().unwrap());
+    assert!(link.starts_with(&format!("{}/k/", app.base)), "{link}");
+
+    // Opening the link (as a link scanner would) does not acknowledge anything.
+    let page = app.http.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<form method=\"post\">"), "{html}");
+    assert!(
+        !html.contains("Storgata"),
+        "the page says nothing about the appointment"
+    );
+    let (_, view) = app.get(&key, &format!("/notices/{notice}")).await;
+    assert_eq!(view["status"], "active");
+
+    // Pressing the button does.
+    let done = app.http.post(&link).send().await.unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    assert!(done.text().await.unwrap().contains("Takk!"));
+    let (_, view) = app.get(&key, &format!("/notices/{notice}")).await;
+    assert_eq!(view["status"], "acknowledged");
+    assert_eq!(view["ack"]["method"], "link");
+    let again = app
+        .http
+        .get(&link)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(again.contains("allerede"), "{again}");
+
+    let unknown = app
+        .http
+        .get(format!("{}/k/{}", app.base, "0".repeat(32)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+
+async fn guessing_codes_is_rate_limited_and_audited(app: App) {
+    let (_, key) = app.add_org("Poliklinikk", "clinic").await;
+    let (service, _) = app.add_org("Dagsenteret", "low_threshold_service").await;
+    let (pid, notice) = booked(&app, &key, &service).await;
+    let code = code_in(sms_for(&app, &key, &notice).await["body"].as_str().unwrap());
+    let wrong = if code == "222222" { "333333" } else { "222222" };
+
+    let (status, problem) = app.post(&key, "/acks", json!({"code": "O0I1L"})).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a malformed code is an input error"
+    );
+    assert_eq!(error_fields(&problem), vec!["code"]);
+    for _ in 0..10 {
+        let (status, _) = app.post(&key, "/acks", json!({"code": wrong})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    let (status, problem) = app.post(&key, "/acks", json!({"code": code})).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{problem}");
+    let (_, view) = app.get(&key, &format!("/notices/{notice}")).await;
+    assert_eq!(
+        view["status"], "active",
+        "the limit holds even for the right code"
+    );
+
+    // Another desk (another key) is not blocked by this one's mistakes.
+    let (org, _) = (
+        app.cli(&[
+            "admin",
+            "key",
+            "create",
+            "--org",
+            view["organisation_id"].as_str().unwrap(),
+            "--role",
+            "clinic",
+        ])
+        .await
+        .json(),
+        (),
+    );
+    let other = org["api_key"].as_str().unwrap();
+    let (status, ack) = app
+        .post(
+            other,
+            "/acks",
+            json!({"code": code, "method": "code_by_phone"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+
+    let (_, log) = app.get(&key, &format!("/patients/{pid}/audit")).await;
+    assert!(
+        log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "ack.code" && e["outcome"] == "allowed")
+    );
+    assert!(!log.to_string().contains(&code));
+}
+
+async fn a_day_centre_attests_that_it_told_the_patient(app: App) {
+    let (_, key) = app.add_org("Poliklinikk", "clinic").await;
+    let (service, _) = app.add_org("Dagsenteret", "low_threshold_service").await;
+    let relay_key = app.add_key(&service, "relay").await;
+    let (_, notice) = booked(&app, &key, &service).await;
+
+    let (status, problem) = app
+        .post(
+            &relay_key,
+            "/acks",
+            json!({"notice_id": notice, "method": "relay_attested"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_fields(&problem), vec!["note"]);
+    let (status, ack) = app
+        .post(&relay_key, "/acks", json!({"notice_id": notice, "method": "relay_attested", "note": "Sa det til henne i kafeen"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    let (_, view) = app.get(&key, &format!("/notices/{notice}")).await;
+    assert_eq!(view["status"], "acknowledged");
+    assert_eq!(view["ack"]["method"], "relay_attested");
+    assert_eq!(view["ack"]["note"], "Sa det til henne i kafeen");
+
+    // A service the patient is not shared with cannot attest.
+    let (other, _) = app
+        .add_org("Et annet senter", "low_threshold_service")
+        .await;
+    let other_key = app.add_key(&other, "relay").await;
+    let (status, _) = app
+        .post(
+            &other_key,
+            "/acks",
+            json!({"notice_id": notice, "method": "relay_attested", "note": "?"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+crate::scenarios!(
+    a_newcomer_books_sees_the_sms_and_acknowledges_with_the_code,
+    the_link_asks_for_a_click_before_it_acknowledges,
+    guessing_codes_is_rate_limited_and_audited,
+    a_day_centre_attests_that_it_told_the_patient
+);
