@@ -10,6 +10,7 @@ mod support;
 
 mod access;
 mod booking;
+mod crash;
 mod escalation;
 mod idempotency;
 mod operations;

@@ -113,6 +113,8 @@ pub struct App {
     /// The server's clock runs this far ahead of the real one (see [`daytime_shift`]).
     shift: chrono::TimeDelta,
     anchor: chrono::DateTime<chrono::Utc>,
+    /// How many times faster than real time the server's clock runs.
+    speed: f64,
 }
 
 /// How far to move the server's clock so the tests run in Oslo daytime, whenever they run: SMS
@@ -138,7 +140,8 @@ pub fn daytime_shift(real: chrono::DateTime<chrono::Utc>) -> chrono::TimeDelta {
 }
 
 impl App {
-    pub async fn start(db: TestDb) -> App {
+    /// A server whose clock runs `speed` times as fast as real time (3600: an hour a second).
+    pub async fn start_fast(db: TestDb, speed: f64) -> App {
         let anchor = chrono::Utc::now();
         let mut app = App {
             db,
@@ -147,6 +150,7 @@ impl App {
             child: None,
             shift: daytime_shift(anchor),
             anchor,
+            speed,
         };
         app.restart().await;
         app
@@ -154,7 +158,12 @@ impl App {
 
     /// The server's "now".
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        chrono::Utc::now() + self.shift
+        let real = (chrono::Utc::now() - self.anchor)
+            .num_microseconds()
+            .unwrap_or(0);
+        self.anchor
+            + self.shift
+            + chrono::TimeDelta::microseconds((real as f64 * self.speed) as i64)
     }
 
     /// (Re)starts the server process on the same database.
@@ -220,6 +229,7 @@ impl App {
                 (self.anchor + self.shift).to_rfc3339(),
             )
             .env("KONTAKTVEI_CLOCK_ANCHOR", self.anchor.to_rfc3339())
+            .env("KONTAKTVEI_CLOCK_SPEED", self.speed.to_string())
             .env("RUST_LOG", "warn");
         cmd
     }
@@ -384,6 +394,15 @@ where
     F: FnOnce(App) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    run_at_speed(backend, 1.0, scenario).await;
+}
+
+/// [`run`] with the server's clock running `speed` times as fast as real time.
+pub async fn run_at_speed<F, Fut>(backend: Backend, speed: f64, scenario: F)
+where
+    F: FnOnce(App) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let Some(db) = TestDb::new(backend).await else {
         return;
     };
@@ -394,7 +413,7 @@ where
         postgres: db.postgres.clone(),
     };
     let outcome = tokio::spawn(async move {
-        let app = App::start(db).await;
+        let app = App::start_fast(db, speed).await;
         scenario(app).await;
     })
     .await;
