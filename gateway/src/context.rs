@@ -3,6 +3,7 @@
 
 use crate::metrics::Metrics;
 use kontaktvei_scheduler::Engine;
+use kontaktvei_scheduler::cron::Cron;
 use kontaktvei_store::{Clock, Store};
 use std::sync::Arc;
 
@@ -12,4 +13,5 @@ pub struct AppContext {
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub engine: Arc<Engine>,
+    pub cron: Arc<Cron>,
 }

@@ -7,6 +7,7 @@ use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::time::Instant;
@@ -31,6 +32,7 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
+    stuck_steps: Gauge,
 }
 
 impl Default for Metrics {
@@ -46,16 +48,25 @@ impl Default for Metrics {
             "Time to answer an HTTP request",
             latency.clone(),
         );
+        let stuck_steps = Gauge::default();
+        registry.register(
+            "stuck_steps",
+            "Contact steps overdue by 15 minutes or more, or whose worker lease ran out (auditor)",
+            stuck_steps.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
+            stuck_steps,
         }
     }
 }
 
 impl Metrics {
-    pub fn render(&self) -> String {
+    /// The text exposition; `stuck_steps` is the escalation auditor's latest count.
+    pub fn render(&self, stuck_steps: i64) -> String {
+        self.stuck_steps.set(stuck_steps);
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();

@@ -11,6 +11,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use kontaktvei_scheduler::calendar::PostalCalendar;
+use kontaktvei_scheduler::cron::Cron;
 use kontaktvei_scheduler::{Engine, EngineConfig, worker};
 use kontaktvei_store::{Clock, Store};
 use serde_json::json;
@@ -71,7 +72,7 @@ async fn metrics(State(ctx): State<AppContext>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        ctx.metrics.render(),
+        ctx.metrics.render(ctx.cron.stuck_steps()),
     )
 }
 
@@ -87,6 +88,7 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, config: &Config) -> anyh
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
+    let instance = format!("{}:{}", hostname(), std::process::id());
     let engine = Arc::new(Engine::new(
         store.clone(),
         clock.clone(),
@@ -95,19 +97,22 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, config: &Config) -> anyh
                 .public_base_url
                 .clone()
                 .unwrap_or_else(|| format!("http://{addr}")),
-            instance: format!("{}:{}", hostname(), std::process::id()),
+            instance: instance.clone(),
             postal: PostalCalendar::default(),
         },
     ));
+    let cron = Arc::new(Cron::new(engine.clone(), instance));
     let ctx = AppContext {
         store,
         clock,
         metrics: Arc::default(),
         engine: engine.clone(),
+        cron: cron.clone(),
     };
     let (stop, stopped) = watch::channel(false);
     let worker = tokio::spawn(worker::run(
         engine,
+        cron,
         Duration::from_millis(config.worker_interval_ms),
         stopped,
     ));

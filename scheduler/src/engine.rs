@@ -114,7 +114,7 @@ impl Engine {
         &self.store
     }
 
-    fn now(&self) -> DateTime<Utc> {
+    pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
 

@@ -7,6 +7,7 @@
 //! `templates` and the store, never the reverse.
 
 pub mod calendar;
+pub mod cron;
 pub mod engine;
 pub mod plan;
 pub mod policy;

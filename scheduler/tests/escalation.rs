@@ -5,6 +5,7 @@
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Europe::Oslo;
 use kontaktvei_scheduler::calendar::PostalCalendar;
+use kontaktvei_scheduler::cron::Cron;
 use kontaktvei_scheduler::{Engine, EngineConfig};
 use kontaktvei_store::acks::AckMethod;
 use kontaktvei_store::appointments::{self, AppointmentStatus, NewAppointment};
@@ -19,7 +20,8 @@ use std::sync::Arc;
 struct World {
     store: Store,
     clock: Arc<ManualClock>,
-    engine: Engine,
+    engine: Arc<Engine>,
+    cron: Cron,
     clinic: Id,
     service: Id,
     team: Id,
@@ -36,7 +38,7 @@ fn oslo(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
 impl World {
     async fn new(store: Store, start: DateTime<Utc>) -> World {
         let clock = Arc::new(ManualClock::new(start));
-        let engine = Engine::new(
+        let engine = Arc::new(Engine::new(
             store.clone(),
             clock.clone(),
             EngineConfig {
@@ -44,7 +46,7 @@ impl World {
                 instance: "test".into(),
                 postal: PostalCalendar::default(),
             },
-        );
+        ));
         let mut tx = store.begin().await.unwrap();
         let org = |name: &str, kind| NewOrganisation {
             name: name.into(),
@@ -71,10 +73,12 @@ impl World {
                 .unwrap()
                 .id;
         tx.commit().await.unwrap();
+        let cron = Cron::new(engine.clone(), "test");
         World {
             store,
             clock,
             engine,
+            cron,
             clinic,
             service,
             team,
@@ -144,7 +148,10 @@ impl World {
         notice
     }
 
+    /// What the worker does each round: the engine, then the scheduled jobs that are due.
     async fn run(&self) {
+        self.engine.run_until_idle().await.unwrap();
+        self.cron.run_due(self.now()).await.unwrap();
         self.engine.run_until_idle().await.unwrap();
     }
 
@@ -651,7 +658,89 @@ async fn a_failed_delivery_escalates_at_once(backend: &str) {
     .await;
 }
 
+async fn an_acknowledged_appointment_gets_a_reminder_two_days_before(backend: &str) {
+    // Booked on Monday for Thursday at 10:00; acknowledged at once.
+    on(backend, oslo(2026, 3, 9, 10, 0), async |w| {
+        let p = w.patient(&["sms", "outreach"]).await;
+        let booking = w.book(p, oslo(2026, 3, 12, 10, 0)).await;
+        w.run().await;
+        let code = w.code(&booking).await;
+        w.ack_with_code(&code, AckMethod::SmsReply).await;
+        w.advance(TimeDelta::hours(22)).await; // Tuesday 08:00
+        assert_eq!(
+            w.outbox().await.len(),
+            1,
+            "no reminder before Tuesday's 09:00 pass"
+        );
+        w.advance(TimeDelta::hours(2)).await; // Tuesday 10:00
+        let sent = w.outbox().await;
+        assert_eq!(
+            sent.len(),
+            2,
+            "the reminder went on Tuesday, two days before"
+        );
+        assert!(sent[1].body.starts_with("Påminnelse"), "{}", sent[1].body);
+        // Once only: the next days' passes add nothing.
+        w.advance(TimeDelta::days(2)).await;
+        assert_eq!(w.outbox().await.len(), 2);
+    })
+    .await;
+}
+
+async fn an_unacknowledged_appointment_gets_no_reminder_on_top_of_its_escalation(backend: &str) {
+    on(backend, oslo(2026, 3, 9, 10, 0), async |w| {
+        let p = w.patient(&["sms", "outreach"]).await;
+        let booking = w.book(p, oslo(2026, 3, 12, 10, 0)).await;
+        w.advance(TimeDelta::hours(24)).await; // Tuesday 10:00
+        let kinds: Vec<_> = w.outbox().await.iter().map(|m| m.notice_id).collect();
+        assert!(
+            kinds.iter().all(|id| *id == booking.id),
+            "only the booking's own steps"
+        );
+    })
+    .await;
+}
+
+async fn a_cron_occurrence_fires_once_across_instances(backend: &str) {
+    on(backend, oslo(2026, 3, 9, 9, 1), async |w| {
+        let other = Cron::new(w.engine.clone(), "another instance");
+        let (a, b) = tokio::join!(w.cron.run_due(w.now()), other.run_due(w.now()));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        for job in ["reminder", "auditor"] {
+            assert_eq!(
+                a.contains(&job) as u8 + b.contains(&job) as u8,
+                1,
+                "{job}: {a:?} {b:?}"
+            );
+        }
+        // The same occurrence again: nobody runs it.
+        assert!(w.cron.run_due(w.now()).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+async fn the_auditor_reports_steps_that_should_have_run(backend: &str) {
+    on(backend, tuesday_morning(), async |w| {
+        let p = w.patient(&["sms", "outreach"]).await;
+        w.book(p, w.now() + TimeDelta::days(10)).await;
+        // No worker runs for 20 minutes.
+        w.clock.advance(TimeDelta::minutes(20));
+        w.cron.run_due(w.now()).await.unwrap();
+        assert_eq!(w.cron.stuck_steps(), 1, "the SMS is 20 minutes overdue");
+        // A worker comes back; the next audit finds nothing.
+        w.engine.run_until_idle().await.unwrap();
+        w.clock.advance(TimeDelta::minutes(5));
+        w.cron.run_due(w.now()).await.unwrap();
+        assert_eq!(w.cron.stuck_steps(), 0);
+    })
+    .await;
+}
+
 both!(
+    an_acknowledged_appointment_gets_a_reminder_two_days_before,
+    an_unacknowledged_appointment_gets_no_reminder_on_top_of_its_escalation,
+    a_cron_occurrence_fires_once_across_instances,
+    the_auditor_reports_steps_that_should_have_run,
     an_sms_acknowledged_at_once_ends_the_notice,
     a_silent_sms_escalates_to_the_letter_and_a_late_reply_stops_it,
     a_booking_two_days_ahead_skips_the_letter_as_too_late,

@@ -422,3 +422,28 @@ pub async fn record_attendance(
     };
     Ok((a, notice))
 }
+
+/// Open appointments starting in `[from, to)` whose notices are all closed and at least one was
+/// acknowledged, and that have no reminder yet: the patient knows, so a reminder is due.
+pub async fn needing_reminder(
+    tx: &mut Tx,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Appointment>> {
+    Ok(on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT a.id, a.organisation_id, a.patient_id, a.starts_at, a.duration_minutes, a.place, a.kind, a.status,
+                    a.created_at, a.updated_at
+             FROM appointments a
+             WHERE a.status IN ('booked', 'rescheduled') AND a.starts_at >= $1 AND a.starts_at < $2
+               AND EXISTS (SELECT 1 FROM notices n WHERE n.appointment_id = a.id AND n.status = 'acknowledged')
+               AND NOT EXISTS (SELECT 1 FROM notices n WHERE n.appointment_id = a.id AND n.status IN ('pending', 'active'))
+               AND NOT EXISTS (SELECT 1 FROM notices n WHERE n.appointment_id = a.id AND n.kind = 'reminder')
+             ORDER BY a.starts_at, a.id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(c)
+        .await?
+    }))
+}

@@ -31,6 +31,10 @@ async fn health_metrics_and_openapi(app: App) {
         "{metrics}"
     );
     assert!(!metrics.contains(&pid), "no ids in metric labels");
+    assert!(
+        metrics.contains("kontaktvei_stuck_steps"),
+        "the auditor's count is exported"
+    );
 
     let doc: serde_json::Value = get("/api/v1/openapi.json")
         .await
