@@ -50,6 +50,43 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// The rules a stored policy must keep; each broken one as (field, message).
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if self.chain.is_empty() {
+            out.push((
+                "chain",
+                "name at least one channel: sms, letter, relay, outreach".to_owned(),
+            ));
+        }
+        let mut seen = Vec::new();
+        for c in &self.chain {
+            if seen.contains(c) {
+                out.push(("chain", format!("{c} appears twice; each channel once")));
+            }
+            if *c == ChannelKind::Coordinator {
+                out.push(("chain", "the coordinator is added by the engine when a chain has no person in it; leave it out".to_owned()));
+            }
+            seen.push(*c);
+        }
+        for (field, hours) in [
+            ("sms_ack_hours", self.sms_ack_hours),
+            ("relay_ack_hours", self.relay_ack_hours),
+            ("outreach_claim_hours", self.outreach_claim_hours),
+        ] {
+            if !(1..=720).contains(&hours) {
+                out.push((field, "must be between 1 and 720 hours".to_owned()));
+            }
+        }
+        if !(1..=20).contains(&self.letter_ack_working_days) {
+            out.push((
+                "letter_ack_working_days",
+                "must be between 1 and 20 working days".to_owned(),
+            ));
+        }
+        out
+    }
+
     pub fn quiet_hours(&self) -> QuietHours {
         QuietHours {
             start: self.quiet_from,

@@ -312,7 +312,74 @@ async fn a_day_centre_attests_that_it_told_the_patient(app: App) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+async fn a_policy_edit_never_changes_a_notice_in_flight(app: App) {
+    let (clinic, key) = app.add_org("Poliklinikk", "clinic").await;
+    let (service, _) = app.add_org("Dagsenteret", "low_threshold_service").await;
+    let (_, before) = booked(&app, &key, &service).await;
+    sms_for(&app, &key, &before).await;
+
+    let path = format!("/organisations/{clinic}/policy");
+    let (status, mut policy) = app.get(&key, &path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        policy["sms_ack_hours"], 24,
+        "the documented default: {policy}"
+    );
+    assert_eq!(
+        policy["chain"],
+        json!(["sms", "letter", "relay", "outreach"])
+    );
+
+    let r = app
+        .http
+        .put(app.url(&path))
+        .bearer_auth(&key)
+        .json(&json!({"chain": [], "sms_ack_hours": 0}))
+        .send()
+        .await
+        .unwrap();
+    let (status, problem) = answer(r).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+
+    policy["sms_ack_hours"] = json!(2);
+    let r = app
+        .http
+        .put(app.url(&path))
+        .bearer_auth(&key)
+        .json(&policy)
+        .send()
+        .await
+        .unwrap();
+    let (status, problem) = answer(r).await;
+    assert_eq!(status, StatusCode::OK, "{problem}");
+    let r = app.http.put(app.url(&path)).bearer_auth(&key).json(&json!({"chain": [], "sms_ack_hours": 0, "letter_ack_working_days": 2, "relay_ack_hours": 0, "outreach_claim_hours": 24, "quiet_from": "21:00", "quiet_until": "08:00", "print_cutoff": "14:00"})).send().await.unwrap();
+    let (status, problem) = answer(r).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let mut fields = error_fields(&problem);
+    fields.sort();
+    assert_eq!(fields, vec!["chain", "relay_ack_hours", "sms_ack_hours"]);
+
+    let (_, after) = booked(&app, &key, &service).await;
+    sms_for(&app, &key, &after).await;
+    let window = |v: &Value| {
+        let s = &v["steps"][0];
+        let sent = chrono::DateTime::parse_from_rfc3339(s["sent_at"].as_str().unwrap()).unwrap();
+        let end =
+            chrono::DateTime::parse_from_rfc3339(s["window_ends_at"].as_str().unwrap()).unwrap();
+        (end - sent).num_hours()
+    };
+    let (_, old) = app.get(&key, &format!("/notices/{before}")).await;
+    let (_, new) = app.get(&key, &format!("/notices/{after}")).await;
+    assert_eq!(
+        window(&old),
+        24,
+        "planned before the edit: keeps its snapshot"
+    );
+    assert_eq!(window(&new), 2, "planned after the edit");
+}
+
 crate::scenarios!(
+    a_policy_edit_never_changes_a_notice_in_flight,
     a_newcomer_books_sees_the_sms_and_acknowledges_with_the_code,
     the_link_asks_for_a_click_before_it_acknowledges,
     guessing_codes_is_rate_limited_and_audited,

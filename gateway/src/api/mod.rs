@@ -204,6 +204,7 @@ mod openapi {
         paths(
             organisations::list, organisations::get, organisations::update,
             organisations::list_staff, organisations::create_staff,
+            organisations::get_policy, organisations::put_policy,
             patients::create, patients::list, patients::get, patients::update,
             patients::list_shares, patients::add_share,
             patients::add_contact_point, patients::list_contact_points, patients::retire_contact_point,

@@ -10,6 +10,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing;
 use axum::{Json, Router};
+use kontaktvei_scheduler::Policy;
+use kontaktvei_store::FieldError;
 use kontaktvei_store::organisations::{self, Organisation, OrganisationUpdate};
 use kontaktvei_store::staff::{self, NewStaff, Staff};
 
@@ -17,6 +19,10 @@ pub fn router() -> Router<AppContext> {
     Router::new()
         .route("/organisations", routing::get(list))
         .route("/organisations/{id}", routing::get(get).patch(update))
+        .route(
+            "/organisations/{id}/policy",
+            routing::get(get_policy).put(put_policy),
+        )
         .route("/staff", routing::get(list_staff).post(create_staff))
 }
 
@@ -93,4 +99,60 @@ pub async fn create_staff(
     let staff = staff::create_staff(&mut tx, caller.organisation_id, new, ctx.clock.now()).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(staff)))
+}
+
+/// The organisation's contact policy: the chain and how long each step waits for an
+/// acknowledgement. Defaults apply until an admin saves one.
+#[utoipa::path(get, path = "/organisations/{id}/policy", tag = "organisations",
+    responses((status = 200, body = Object), (status = 403, body = crate::problem::Problem)))]
+pub async fn get_policy(
+    State(ctx): State<AppContext>,
+    caller: Caller,
+    Ids([id]): Ids<1>,
+) -> ApiResult<Json<Policy>> {
+    if id != caller.organisation_id {
+        return Err(ApiError::Forbidden(
+            "you may only read your own organisation's policy".into(),
+        ));
+    }
+    let mut tx = ctx.store.begin_read().await?;
+    let stored = organisations::policy(&mut tx, id).await?;
+    tx.commit().await?;
+    let policy = match stored {
+        Some(json) => serde_json::from_value(json).map_err(|e| ApiError::Internal(e.into()))?,
+        None => Policy::default(),
+    };
+    Ok(Json(policy))
+}
+
+/// An admin replaces the policy. Notices already planned keep the policy they were planned
+/// with; new notices use this one.
+#[utoipa::path(put, path = "/organisations/{id}/policy", tag = "organisations", request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
+pub async fn put_policy(
+    State(ctx): State<AppContext>,
+    caller: Caller,
+    Ids([id]): Ids<1>,
+    ApiJson(policy): ApiJson<Policy>,
+) -> ApiResult<Json<Policy>> {
+    caller.require(roles::ADMIN, "change the contact policy")?;
+    if id != caller.organisation_id {
+        return Err(ApiError::Forbidden(
+            "you may only change your own organisation's policy".into(),
+        ));
+    }
+    let problems = policy.problems();
+    if !problems.is_empty() {
+        return Err(ApiError::Invalid(
+            problems
+                .into_iter()
+                .map(|(f, m)| FieldError::new(f, m))
+                .collect(),
+        ));
+    }
+    let json = serde_json::to_value(&policy).map_err(|e| ApiError::Internal(e.into()))?;
+    let mut tx = ctx.store.begin().await?;
+    organisations::set_policy(&mut tx, id, &json).await?;
+    tx.commit().await?;
+    Ok(Json(policy))
 }
