@@ -351,9 +351,13 @@ impl Engine {
         }
         // The chain ran out without an acknowledgement. Unless the coordinator already has it,
         // they get it now.
-        let coordinator_has_it = all
-            .iter()
-            .any(|s| s.channel == ChannelKind::Coordinator && s.status != StepStatus::Skipped);
+        let coordinator_has_it = all.iter().any(|s| {
+            s.channel == ChannelKind::Coordinator
+                && !matches!(
+                    s.status,
+                    StepStatus::Skipped | StepStatus::Failed | StepStatus::Cancelled
+                )
+        });
         if !coordinator_has_it {
             let step = NewStep {
                 channel: ChannelKind::Coordinator,
@@ -452,6 +456,27 @@ impl Engine {
             };
             (dispatch, policy, cp)
         };
+        // An SMS that would arrive after the appointment is not sent (it waited out quiet hours
+        // or a retry too long): the step is too late, and the next one takes over.
+        if !step.channel.is_human() && dispatch.valid_until.is_some_and(|d| d <= self.now()) {
+            let now = self.now();
+            let mut tx = self.store.begin().await?;
+            if steps::transition(
+                &mut tx,
+                step.id,
+                &[StepStatus::Sending],
+                StepStatus::Skipped,
+                Some(plan::reason::TOO_LATE),
+                StepChanges::default(),
+                now,
+            )
+            .await?
+            {
+                self.escalate(&mut tx, step.notice_id, now).await?;
+            }
+            tx.commit().await?;
+            return Ok(());
+        }
         let outcome = channel.dispatch(&dispatch).await;
         let now = self.now();
         let mut tx = self.store.begin().await?;
@@ -516,6 +541,8 @@ impl Engine {
         Ok(())
     }
 
+    /// Fails a step and escalates at once. The coordinator's step is not failed by a report:
+    /// only a person closes it (and nothing comes after it).
     async fn fail_step(
         &self,
         tx: &mut Tx,
@@ -523,6 +550,10 @@ impl Engine {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        if step.channel == ChannelKind::Coordinator {
+            tracing::warn!(step_id = %step.id, reason, "a failure reported on the coordinator's step is ignored: only a person closes it");
+            return Ok(());
+        }
         let from = [
             StepStatus::Sending,
             StepStatus::Sent,

@@ -7,9 +7,11 @@
 //! first. A step that cannot is `skipped` with its reason, and the plan moves on. The last step
 //! is always a person: without a relay or outreach step the patient's coordinator gets the task.
 
-use crate::calendar::{PostalCalendar, WeeklyHours, add_working_days, next_print_cutoff};
+use crate::calendar::{
+    PostalCalendar, WeeklyHours, add_working_days, next_print_cutoff, oslo_instant,
+};
 use crate::policy::Policy;
-use chrono::{DateTime, NaiveTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
 use chrono_tz::Europe::Oslo;
 use kontaktvei_store::Id;
 use kontaktvei_store::contact_points::{ContactKind, ContactPoint, ContactStatus};
@@ -46,13 +48,6 @@ fn delivery_time() -> NaiveTime {
 /// The end of a working day, for windows counted in working days.
 fn end_of_day() -> NaiveTime {
     NaiveTime::from_hms_opt(16, 0, 0).unwrap_or_default()
-}
-
-fn oslo(date: chrono::NaiveDate, time: NaiveTime) -> DateTime<Utc> {
-    Oslo.from_local_datetime(&date.and_time(time))
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|| Utc.from_utc_datetime(&date.and_time(time)))
 }
 
 /// The best live contact point of a kind: confirmed before merely active, then the most
@@ -144,11 +139,11 @@ pub fn timing(
             let posted_on = print.with_timezone(&Oslo).date_naive();
             // Plan on the late end of Posten's spread (D+5: 97 % delivered), not the hopeful D+2.
             let (_, latest) = input.postal.delivery_window(postal_code, posted_on);
-            let arrives = oslo(latest, delivery_time());
+            let arrives = oslo_instant(latest, delivery_time());
             if !before_deadline(arrives) {
                 return Err(reason::TOO_LATE);
             }
-            let window = oslo(
+            let window = oslo_instant(
                 add_working_days(latest, policy.letter_ack_working_days),
                 end_of_day(),
             );

@@ -736,7 +736,42 @@ async fn the_auditor_reports_steps_that_should_have_run(backend: &str) {
     .await;
 }
 
+async fn an_sms_that_would_arrive_after_the_appointment_is_not_sent(backend: &str) {
+    // Booked at 22:00 for 07:30 the next morning: the SMS would wait for 08:00 — too late.
+    on(backend, oslo(2026, 3, 10, 22, 0), async |w| {
+        let p = w.patient(&["sms", "outreach"]).await;
+        let notice = w.book(p, oslo(2026, 3, 11, 7, 30)).await;
+        assert_eq!(
+            w.summary(&notice).await[0],
+            (Sms, Skipped, Some("too_late".into())),
+            "planned as too late"
+        );
+        // And if a queued SMS reaches its deadline while waiting (a retry), it is dropped.
+        let later = w.book(p, oslo(2026, 3, 11, 8, 5)).await;
+        assert_eq!(
+            w.summary(&later).await[0].1,
+            Queued,
+            "08:00 is before 08:05"
+        );
+        w.clock.set(oslo(2026, 3, 11, 8, 10)); // the worker was down until after the appointment
+        w.run().await;
+        let summary = w.summary(&later).await;
+        assert_eq!(
+            summary[0],
+            (Sms, Skipped, Some("too_late".into())),
+            "{summary:?}"
+        );
+        assert!(
+            w.outbox().await.is_empty(),
+            "nothing sent after the appointment"
+        );
+        assert_eq!(summary.last().unwrap().0, Outreach, "people take over");
+    })
+    .await;
+}
+
 both!(
+    an_sms_that_would_arrive_after_the_appointment_is_not_sent,
     an_acknowledged_appointment_gets_a_reminder_two_days_before,
     an_unacknowledged_appointment_gets_no_reminder_on_top_of_its_escalation,
     a_cron_occurrence_fires_once_across_instances,
