@@ -7,6 +7,7 @@ use chrono_tz::Europe::Oslo;
 use kontaktvei_scheduler::calendar::PostalCalendar;
 use kontaktvei_scheduler::cron::Cron;
 use kontaktvei_scheduler::{Engine, EngineConfig};
+
 use kontaktvei_store::acks::AckMethod;
 use kontaktvei_store::appointments::{self, AppointmentStatus, NewAppointment};
 use kontaktvei_store::contact_points::{self, NewContactPoint};
@@ -770,7 +771,94 @@ async fn an_sms_that_would_arrive_after_the_appointment_is_not_sent(backend: &st
     .await;
 }
 
+/// An SMS provider that is down for the first `failures` calls, then accepts; it records the
+/// idempotency keys it was called with.
+#[derive(Debug)]
+struct FlakySms {
+    failures: std::sync::Mutex<u32>,
+    keys: std::sync::Mutex<Vec<String>>,
+}
+
+impl kontaktvei_channels::Channel for FlakySms {
+    fn kind(&self) -> ChannelKind {
+        Sms
+    }
+
+    fn dispatch<'a>(
+        &'a self,
+        step: &'a kontaktvei_channels::Dispatch,
+    ) -> kontaktvei_channels::BoxFuture<'a, kontaktvei_channels::Outcome> {
+        Box::pin(async move {
+            self.keys.lock().unwrap().push(step.idempotency_key.clone());
+            let mut left = self.failures.lock().unwrap();
+            if *left > 0 {
+                *left -= 1;
+                kontaktvei_channels::Outcome::Retry {
+                    after: None,
+                    reason: "provider answered 503".into(),
+                }
+            } else {
+                kontaktvei_channels::Outcome::Sent {
+                    provider_ref: Some("ref-1".into()),
+                }
+            }
+        })
+    }
+}
+
+async fn a_passing_provider_error_is_retried_with_backoff_inside_the_window(backend: &str) {
+    on(backend, tuesday_morning(), async |w| {
+        let flaky = Arc::new(FlakySms {
+            failures: std::sync::Mutex::new(2),
+            keys: std::sync::Mutex::new(Vec::new()),
+        });
+        let engine = Engine::new(
+            w.store.clone(),
+            w.clock.clone(),
+            EngineConfig {
+                public_base_url: "http://127.0.0.1:8080".into(),
+                instance: "flaky".into(),
+                postal: PostalCalendar::default(),
+            },
+        )
+        .with_channel(flaky.clone());
+        let p = w.patient(&["sms", "outreach"]).await;
+        let notice = w.book(p, w.now() + TimeDelta::days(10)).await;
+        engine.run_until_idle().await.unwrap();
+        let first = w.steps(&notice).await[0].clone();
+        assert_eq!(first.status, Queued, "waiting to retry");
+        let wait = first.due_at.unwrap() - w.now();
+        assert!(
+            wait >= TimeDelta::seconds(24) && wait <= TimeDelta::seconds(36),
+            "about 30 s with jitter: {wait}"
+        );
+        // It retries, with growing waits, until the provider accepts.
+        for _ in 0..10 {
+            w.clock.advance(TimeDelta::minutes(2));
+            engine.run_until_idle().await.unwrap();
+        }
+        let first = w.steps(&notice).await[0].clone();
+        assert_eq!(first.status, Sent);
+        assert_eq!(first.provider_ref.as_deref(), Some("ref-1"));
+        let keys = flaky.keys.lock().unwrap().clone();
+        assert_eq!(keys.len(), 3, "two refusals and one success");
+        let mut unique = keys.clone();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            3,
+            "each new attempt has its own key: {keys:?}"
+        );
+        assert_eq!(
+            first.idempotency_key.as_deref(),
+            keys.last().map(String::as_str)
+        );
+    })
+    .await;
+}
+
 both!(
+    a_passing_provider_error_is_retried_with_backoff_inside_the_window,
     an_sms_that_would_arrive_after_the_appointment_is_not_sent,
     an_acknowledged_appointment_gets_a_reminder_two_days_before,
     an_unacknowledged_appointment_gets_no_reminder_on_top_of_its_escalation,
