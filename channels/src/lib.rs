@@ -34,6 +34,8 @@ pub struct Dispatch {
     pub contact_point_id: Option<Id>,
     /// The phone (E.164) for SMS; unused by the others.
     pub phone: Option<String>,
+    /// The organisation's SMS sender id, if it has one.
+    pub sender: Option<String>,
     /// The organisation that does a relay or outreach task.
     pub task_organisation_id: Option<Id>,
     /// The coordinator, for a coordinator task.

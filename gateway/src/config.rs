@@ -29,6 +29,8 @@ pub struct Config {
     pub worker_interval_ms: u64,
     /// A shifted, faster clock for demonstrations and tests; `None` is the real time.
     pub clock: Option<kontaktvei_store::ShiftedClock>,
+    /// SMS providers (`[[sms_provider]]` tables; file only). Empty: the outbox.
+    pub sms_providers: Vec<kontaktvei_channels::sms::config::ProviderConfig>,
 }
 
 /// A configuration error: which key, and what is wrong with it.
@@ -60,6 +62,8 @@ struct FileLayer {
     clock_start: Option<String>,
     clock_anchor: Option<String>,
     clock_speed: Option<f64>,
+    #[serde(default)]
+    sms_provider: Vec<kontaktvei_channels::sms::config::ProviderConfig>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -228,7 +232,11 @@ impl Config {
             }
         };
 
+        kontaktvei_channels::sms::config::check(&layer.sms_provider)
+            .map_err(|e| err(e.key, e.message))?;
+
         Ok(Config {
+            sms_providers: layer.sms_provider,
             clock,
             listen,
             database_url,

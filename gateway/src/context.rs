@@ -2,9 +2,11 @@
 //! No globals — everything a request needs is reached from here.
 
 use crate::metrics::Metrics;
+use kontaktvei_channels::sms::config::Hook;
 use kontaktvei_scheduler::Engine;
 use kontaktvei_scheduler::cron::Cron;
 use kontaktvei_store::{Clock, Store};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
@@ -14,4 +16,8 @@ pub struct AppContext {
     pub metrics: Arc<Metrics>,
     pub engine: Arc<Engine>,
     pub cron: Arc<Cron>,
+    /// How to read each SMS provider's callbacks, by provider name.
+    pub hooks: Arc<HashMap<String, Hook>>,
+    /// Callbacks per provider per second.
+    pub hook_limiter: Arc<governor::DefaultKeyedRateLimiter<String>>,
 }

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod context;
 pub mod extract;
+pub mod hooks;
 pub mod idempotency;
 pub mod link;
 pub mod metrics;

@@ -31,6 +31,8 @@ pub fn app(ctx: AppContext) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/k/{token}", get(crate::link::show).post(crate::link::confirm))
+        .route("/hooks/sms/{provider}/{secret}/dlr", get(crate::hooks::dlr).post(crate::hooks::dlr))
+        .route("/hooks/sms/{provider}/{secret}/inbound", get(crate::hooks::inbound).post(crate::hooks::inbound))
         .nest("/api/v1", api::router(ctx.clone()))
         .fallback(|| async { ApiError::NotFound("route") })
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), crate::metrics::track))
@@ -89,25 +91,42 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, config: &Config) -> anyh
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
     let instance = format!("{}:{}", hostname(), std::process::id());
-    let engine = Arc::new(Engine::new(
-        store.clone(),
+    let public_base_url = config
+        .public_base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let sms = kontaktvei_channels::sms::config::build(
+        &config.sms_providers,
+        &public_base_url,
+        &store,
         clock.clone(),
-        EngineConfig {
-            public_base_url: config
-                .public_base_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{addr}")),
-            instance: instance.clone(),
-            postal: PostalCalendar::default(),
-        },
-    ));
+    )
+    .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    tracing::info!(providers = ?sms.channel.provider_names(), "SMS providers");
+    let engine = Arc::new(
+        Engine::new(
+            store.clone(),
+            clock.clone(),
+            EngineConfig {
+                public_base_url,
+                instance: instance.clone(),
+                postal: PostalCalendar::default(),
+            },
+        )
+        .with_sms(Arc::new(sms.channel)),
+    );
     let cron = Arc::new(Cron::new(engine.clone(), instance));
+    let hook_limiter = Arc::new(governor::RateLimiter::keyed(governor::Quota::per_second(
+        std::num::NonZeroU32::new(200).unwrap_or(std::num::NonZeroU32::MIN),
+    )));
     let ctx = AppContext {
         store,
         clock,
         metrics: Arc::default(),
         engine: engine.clone(),
         cron: cron.clone(),
+        hooks: Arc::new(sms.hooks),
+        hook_limiter,
     };
     let (stop, stopped) = watch::channel(false);
     let worker = tokio::spawn(worker::run(

@@ -19,7 +19,7 @@ use crate::plan::{self, PlanInput};
 use crate::policy::Policy;
 use chrono::{DateTime, TimeDelta, Utc};
 use kontaktvei_channels::human::TaskChannel;
-use kontaktvei_channels::sms::OutboxSms;
+use kontaktvei_channels::sms::{OutboxSms, RouteConfig, SmsChannel};
 use kontaktvei_channels::{Channel, Dispatch, Outcome};
 use kontaktvei_store::acks::{self, AckMethod};
 use kontaktvei_store::contact_points::{self, ContactKind, ContactPoint};
@@ -61,6 +61,8 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     config: EngineConfig,
     channels: HashMap<ChannelKind, Arc<dyn Channel>>,
+    /// The SMS channel again, for confirmation replies that belong to no step.
+    sms: Option<Arc<SmsChannel>>,
 }
 
 /// What one round of work did.
@@ -88,8 +90,15 @@ impl Engine {
             clock: clock.clone(),
             config,
             channels: HashMap::new(),
+            sms: None,
         };
-        engine = engine.with_channel(Arc::new(OutboxSms::new(store.clone(), clock.clone())));
+        let outbox = RouteConfig {
+            provider: Arc::new(OutboxSms::new(store.clone())),
+            priority: 1,
+            weight: 1,
+            rate_per_second: None,
+        };
+        engine = engine.with_sms(Arc::new(SmsChannel::new(vec![outbox], clock.clone(), None)));
         for kind in [
             ChannelKind::Relay,
             ChannelKind::Outreach,
@@ -102,6 +111,16 @@ impl Engine {
             )));
         }
         engine
+    }
+
+    /// Uses this SMS channel for steps and for confirmation replies.
+    pub fn with_sms(mut self, sms: Arc<SmsChannel>) -> Self {
+        self.sms = Some(sms.clone());
+        self.with_channel(sms)
+    }
+
+    pub fn sms(&self) -> Option<&Arc<SmsChannel>> {
+        self.sms.as_ref()
     }
 
     /// Replaces the channel of its kind (a real SMS provider, a simulated peer in tests).
@@ -436,6 +455,9 @@ impl Engine {
             };
             let patient = patients::get(&mut tx, notice.patient_id).await?;
             let policy = self.policy_of_notice(&mut tx, notice.id).await?;
+            let sender = organisations::get(&mut tx, notice.organisation_id)
+                .await?
+                .sms_sender;
             tx.commit().await?;
             let dispatch = Dispatch {
                 notice_id: notice.id,
@@ -444,6 +466,7 @@ impl Engine {
                 organisation_id: notice.organisation_id,
                 contact_point_id: step.contact_point_id,
                 phone: cp.as_ref().and_then(|c| c.phone.clone()),
+                sender,
                 task_organisation_id: cp.as_ref().and_then(|c| c.organisation_id),
                 coordinator_id: patient.coordinator_id,
                 body: step.body.clone().unwrap_or_default(),
@@ -477,6 +500,9 @@ impl Engine {
             tx.commit().await?;
             return Ok(());
         }
+        let mut tx = self.store.begin().await?;
+        steps::set_idempotency_key(&mut tx, step.id, &dispatch.idempotency_key).await?;
+        tx.commit().await?;
         let outcome = channel.dispatch(&dispatch).await;
         let now = self.now();
         let mut tx = self.store.begin().await?;
@@ -509,16 +535,20 @@ impl Engine {
                     sent_at: Some(now),
                     ..Default::default()
                 };
-                steps::transition(
+                let moved = steps::transition(
                     &mut tx,
                     step.id,
                     &[StepStatus::Sending],
                     StepStatus::Sent,
                     None,
-                    changes,
+                    changes.clone(),
                     now,
                 )
                 .await?;
+                if !moved {
+                    // A delivery report overtook us: keep its status, add what we know.
+                    steps::record_sent_after_report(&mut tx, step.id, &changes, now).await?;
+                }
             }
             Outcome::Failed { reason } => {
                 self.fail_step(&mut tx, step, &reason, now).await?;

@@ -11,6 +11,7 @@ pub mod cron;
 pub mod engine;
 pub mod plan;
 pub mod policy;
+pub mod replies;
 pub mod worker;
 
 pub use engine::{AckResult, Engine, EngineConfig, Round};

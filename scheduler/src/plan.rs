@@ -23,6 +23,8 @@ pub mod reason {
     pub const NO_CONTACT_POINT: &str = "no_contact_point";
     pub const CONTACT_POINT_FAILED: &str = "contact_point_failed";
     pub const CONTACT_POINT_EXPIRED: &str = "contact_point_expired";
+    /// The patient asked us to stop SMS to the number; a person must decide first.
+    pub const CONTACT_POINT_PAUSED: &str = "contact_point_paused";
     pub const TOO_LATE: &str = "too_late";
     pub const NEVER_OPEN_IN_TIME: &str = "service_not_open_before_deadline";
 }
@@ -76,6 +78,9 @@ fn pick(
         Some(c) => Ok(c),
         None if of_kind.iter().any(|c| c.status == ContactStatus::Failed) => {
             Err(reason::CONTACT_POINT_FAILED)
+        }
+        None if of_kind.iter().any(|c| c.status == ContactStatus::Paused) => {
+            Err(reason::CONTACT_POINT_PAUSED)
         }
         None if !of_kind.is_empty() => Err(reason::CONTACT_POINT_EXPIRED),
         None => Err(reason::NO_CONTACT_POINT),

@@ -32,6 +32,10 @@ pub struct Policy {
     pub quiet_until: NaiveTime,
     #[serde(with = "hhmm")]
     pub print_cutoff: NaiveTime,
+    /// Whether an SMS reply without the code, from a number that has been confirmed before,
+    /// counts as an acknowledgement. Off by default: a shared or passed-on phone answers too.
+    #[serde(default)]
+    pub replies_from_confirmed_number_count: bool,
 }
 
 impl Default for Policy {
@@ -45,6 +49,7 @@ impl Default for Policy {
             quiet_from: NaiveTime::from_hms_opt(21, 0, 0).unwrap_or_default(),
             quiet_until: NaiveTime::from_hms_opt(8, 0, 0).unwrap_or_default(),
             print_cutoff: NaiveTime::from_hms_opt(14, 0, 0).unwrap_or_default(),
+            replies_from_confirmed_number_count: false,
         }
     }
 }

@@ -300,8 +300,8 @@ impl World {
                 m.idempotency_key
             );
             ensure!(
-                steps_with_message.insert(m.step_id),
-                "step {} has two outbox messages",
+                m.step_id.is_none_or(|id| steps_with_message.insert(id)),
+                "step {:?} has two outbox messages",
                 m.step_id
             );
         }

@@ -45,6 +45,8 @@ text_enum! {
         Failed = "failed",
         /// Staff took it out of use.
         Retired = "retired",
+        /// The patient asked us to stop (an SMS "STOPP"): not used until a person decides.
+        Paused = "paused",
     }
 }
 
@@ -474,6 +476,36 @@ pub async fn mark_failed(tx: &mut Tx, id: Id, reason: &str) -> Result<()> {
     on_tx!(tx, |c| {
         sqlx::query(
             "UPDATE contact_points SET status = 'failed', failure_reason = $2 WHERE id = $1 AND status IN ('active', 'confirmed')",
+        )
+        .bind(id)
+        .bind(reason)
+        .execute(c)
+        .await?
+        .rows_affected()
+    });
+    Ok(())
+}
+
+/// The live SMS contact points with this number (a patient may share a phone with others).
+pub async fn by_phone(tx: &mut Tx, phone: &str) -> Result<Vec<ContactPoint>> {
+    Ok(on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT id, patient_id, kind, phone, address, organisation_id, contact_name, relation, consent_recorded,
+                    provenance, verified_by, verified_at, expires_at, status, failure_reason, note, created_at,
+                    created_by, retired_at, retired_reason
+             FROM contact_points WHERE phone = $1 AND kind = 'sms' AND status <> 'retired' ORDER BY id",
+        )
+        .bind(phone)
+        .fetch_all(c)
+        .await?
+    }))
+}
+
+/// The patient asked us to stop sending SMS to this number.
+pub async fn pause(tx: &mut Tx, id: Id, reason: &str) -> Result<()> {
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE contact_points SET status = 'paused', failure_reason = $2 WHERE id = $1 AND status IN ('active', 'confirmed', 'failed')",
         )
         .bind(id)
         .bind(reason)

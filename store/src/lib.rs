@@ -19,6 +19,7 @@ pub mod contact_points;
 pub mod cron;
 pub mod id;
 pub mod idempotency;
+pub mod inbound;
 pub mod national_id;
 pub mod notices;
 pub mod organisations;

@@ -94,6 +94,9 @@ pub struct Organisation {
     #[sqlx(json)]
     pub opening_hours: OpeningHours,
     pub staff_email: Option<String>,
+    /// The SMS sender: alphanumeric (at most 11 characters; phones cannot answer it) or a number
+    /// (patients can answer with their code). `None`: the provider's default.
+    pub sms_sender: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -115,6 +118,9 @@ pub struct OrganisationUpdate {
     #[serde(default, deserialize_with = "crate::patients::double_option")]
     #[schema(value_type = Option<String>)]
     pub staff_email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::patients::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub sms_sender: Option<Option<String>>,
 }
 
 fn validate_name(name: &str, v: &mut Violations) {
@@ -129,6 +135,23 @@ fn validate_time_zone(tz: &str, v: &mut Violations) {
         v.add(
             "time_zone",
             format!("{tz:?} is not an IANA time zone; use e.g. Europe/Oslo"),
+        );
+    }
+}
+
+/// Operators accept an alphanumeric sender of 1–11 letters and digits (with at least one
+/// letter), or a numeric one (a short code or a full number, up to 15 digits).
+fn validate_sms_sender(sender: &str, v: &mut Violations) {
+    let digits = sender.strip_prefix('+').unwrap_or(sender);
+    let numeric =
+        !digits.is_empty() && digits.len() <= 15 && digits.bytes().all(|b| b.is_ascii_digit());
+    let alphanumeric = (1..=11).contains(&sender.len())
+        && sender.bytes().all(|b| b.is_ascii_alphanumeric())
+        && sender.bytes().any(|b| b.is_ascii_alphabetic());
+    if !numeric && !alphanumeric {
+        v.add(
+            "sms_sender",
+            "use up to 11 letters and digits (e.g. Timebok; phones cannot reply to it) or a number such as 2270 that patients can answer",
         );
     }
 }
@@ -163,6 +186,7 @@ pub async fn create(tx: &mut Tx, new: NewOrganisation, now: DateTime<Utc>) -> Re
         time_zone: new.time_zone,
         opening_hours: OpeningHours::default(),
         staff_email: new.staff_email,
+        sms_sender: None,
         created_at: now,
     };
     on_tx!(tx, |c| {
@@ -187,7 +211,7 @@ pub async fn create(tx: &mut Tx, new: NewOrganisation, now: DateTime<Utc>) -> Re
 pub async fn get(tx: &mut Tx, id: Id) -> Result<Organisation> {
     on_tx!(tx, |c| {
         sqlx::query_as(
-            "SELECT id, name, kind, time_zone, opening_hours, staff_email, created_at FROM organisations WHERE id = $1",
+            "SELECT id, name, kind, time_zone, opening_hours, staff_email, sms_sender, created_at FROM organisations WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(c)
@@ -199,7 +223,7 @@ pub async fn get(tx: &mut Tx, id: Id) -> Result<Organisation> {
 pub async fn list(tx: &mut Tx) -> Result<Vec<Organisation>> {
     Ok(on_tx!(tx, |c| {
         sqlx::query_as(
-            "SELECT id, name, kind, time_zone, opening_hours, staff_email, created_at FROM organisations ORDER BY name, id",
+            "SELECT id, name, kind, time_zone, opening_hours, staff_email, sms_sender, created_at FROM organisations ORDER BY name, id",
         )
         .fetch_all(c)
         .await?
@@ -227,16 +251,23 @@ pub async fn update(tx: &mut Tx, id: Id, update: OrganisationUpdate) -> Result<O
         }
         org.staff_email = email;
     }
+    if let Some(sender) = update.sms_sender {
+        if let Some(s) = &sender {
+            validate_sms_sender(s, &mut v);
+        }
+        org.sms_sender = sender;
+    }
     v.finish()?;
     on_tx!(tx, |c| {
         sqlx::query(
-            "UPDATE organisations SET name = $2, time_zone = $3, opening_hours = $4, staff_email = $5 WHERE id = $1",
+            "UPDATE organisations SET name = $2, time_zone = $3, opening_hours = $4, staff_email = $5, sms_sender = $6 WHERE id = $1",
         )
         .bind(org.id)
         .bind(&org.name)
         .bind(&org.time_zone)
         .bind(sqlx::types::Json(&org.opening_hours))
         .bind(&org.staff_email)
+        .bind(&org.sms_sender)
         .execute(c)
         .await?
         .rows_affected()

@@ -12,7 +12,8 @@ use serde::Serialize;
 pub struct OutboxMessage {
     pub id: Id,
     pub notice_id: Id,
-    pub step_id: Id,
+    /// `None` for a confirmation reply to an acknowledgement.
+    pub step_id: Option<Id>,
     /// E.164 phone number.
     pub to: String,
     pub body: String,
@@ -24,7 +25,7 @@ pub struct OutboxMessage {
 pub async fn put(
     tx: &mut Tx,
     notice_id: Id,
-    step_id: Id,
+    step_id: Option<Id>,
     to: &str,
     body: &str,
     idempotency_key: &str,

@@ -540,3 +540,68 @@ pub async fn append(tx: &mut Tx, notice_id: Id, step: &NewStep, now: DateTime<Ut
     record_event(tx, id, step.status, step.reason.as_deref(), now).await?;
     Ok(id)
 }
+
+/// The step whose message carried this idempotency key (a provider's delivery report names it).
+pub async fn by_idempotency_key(tx: &mut Tx, key: &str) -> Result<Option<Step>> {
+    Ok(on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT id, notice_id, position, channel, contact_point_id, status, reason, due_at, window_ends_at, body,
+                    attempts, lease_owner, lease_until, idempotency_key, provider_ref, sent_at, finished_at,
+                    created_at, updated_at
+             FROM steps WHERE idempotency_key = $1",
+        )
+        .bind(key)
+        .fetch_optional(c)
+        .await?
+    }))
+}
+
+/// Notes the idempotency key a send is about to use, before the provider is called, so a
+/// delivery report that overtakes our own bookkeeping still finds its step.
+pub async fn set_idempotency_key(tx: &mut Tx, id: Id, key: &str) -> Result<()> {
+    on_tx!(tx, |c| {
+        sqlx::query("UPDATE steps SET idempotency_key = $2 WHERE id = $1")
+            .bind(id)
+            .bind(key)
+            .execute(c)
+            .await?
+            .rows_affected()
+    });
+    Ok(())
+}
+
+/// Records when and through what a step went out, for a step a delivery report has already
+/// moved past `sending` (the report overtook our own bookkeeping). The status stays.
+pub async fn record_sent_after_report(
+    tx: &mut Tx,
+    id: Id,
+    changes: &StepChanges,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let moved = on_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE steps SET window_ends_at = COALESCE($2, window_ends_at), provider_ref = COALESCE($3, provider_ref),
+                    sent_at = COALESCE($4, sent_at), updated_at = $5
+             WHERE id = $1 AND status = 'delivered' AND sent_at IS NULL",
+        )
+        .bind(id)
+        .bind(changes.window_ends_at)
+        .bind(&changes.provider_ref)
+        .bind(changes.sent_at)
+        .bind(now)
+        .execute(c)
+        .await?
+        .rows_affected()
+    });
+    if moved == 1 {
+        record_event(
+            tx,
+            id,
+            StepStatus::Sent,
+            Some("recorded after its delivery report"),
+            now,
+        )
+        .await?;
+    }
+    Ok(moved == 1)
+}

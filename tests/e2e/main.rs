@@ -6,6 +6,7 @@
 //! variable the PostgreSQL runs skip with a printed reason — except under `CI=true`, where they
 //! fail, so CI can never pass without having tested PostgreSQL.
 
+mod kannel_support;
 mod support;
 
 mod access;
@@ -14,4 +15,5 @@ mod crash;
 mod escalation;
 mod idempotency;
 mod operations;
+mod sms;
 mod validation;

@@ -115,6 +115,10 @@ pub struct App {
     anchor: chrono::DateTime<chrono::Utc>,
     /// How many times faster than real time the server's clock runs.
     speed: f64,
+    /// The address `serve` listens on (port 0 unless a test needs to know it in advance).
+    pub listen: String,
+    /// A configuration file given to every command (`--config`).
+    pub config: Option<PathBuf>,
 }
 
 /// How far to move the server's clock so the tests run in Oslo daytime, whenever they run: SMS
@@ -141,6 +145,18 @@ pub fn daytime_shift(real: chrono::DateTime<chrono::Utc>) -> chrono::TimeDelta {
 
 impl App {
     /// A server whose clock runs `speed` times as fast as real time (3600: an hour a second).
+    /// A server listening on `listen` with this TOML configuration (an address known in advance,
+    /// for peers such as Kannel that must be told where to call back).
+    pub async fn start_configured(db: TestDb, listen: &str, toml: &str) -> App {
+        let mut app = App::start_fast(db, 1.0).await;
+        let file = app.db.dir().join("kontaktvei.toml");
+        std::fs::write(&file, toml).unwrap();
+        app.listen = listen.to_owned();
+        app.config = Some(file);
+        app.restart().await;
+        app
+    }
+
     pub async fn start_fast(db: TestDb, speed: f64) -> App {
         let anchor = chrono::Utc::now();
         let mut app = App {
@@ -151,6 +167,8 @@ impl App {
             shift: daytime_shift(anchor),
             anchor,
             speed,
+            listen: "127.0.0.1:0".into(),
+            config: None,
         };
         app.restart().await;
         app
@@ -170,7 +188,7 @@ impl App {
     pub async fn restart(&mut self) {
         self.stop().await;
         let mut child = self
-            .command(&["serve", "--listen", "127.0.0.1:0"])
+            .command(&["serve", "--listen", &self.listen.clone()])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
@@ -217,6 +235,9 @@ impl App {
     /// The binary with this test's database and no stray configuration.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
+        if let Some(config) = &self.config {
+            cmd.arg("--config").arg(config);
+        }
         cmd.args(args)
             .current_dir(self.db.dir())
             .env_remove("KONTAKTVEI_CONFIG")
@@ -353,6 +374,15 @@ pub async fn answer(r: reqwest::Response) -> (StatusCode, Value) {
         );
     }
     (status, body)
+}
+
+/// A free loopback port (bound and released; fine for a test that uses it at once).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Polls `check` every 50 ms for up to 10 s until it returns `Some`.

@@ -9,7 +9,9 @@ use crate::problem::{ApiError, ApiResult};
 use axum::extract::State;
 use axum::routing;
 use axum::{Json, Router};
+use kontaktvei_channels::sms::segments::{self, Segments};
 use kontaktvei_store::acks::{self, Ack};
+use kontaktvei_store::inbound::InboundMessage;
 use kontaktvei_store::notices::{self, Notice};
 use kontaktvei_store::steps::{self, Step, StepEvent};
 use kontaktvei_store::tasks::{self, Task};
@@ -26,7 +28,20 @@ pub fn router() -> Router<AppContext> {
 pub struct StepView {
     #[serde(flatten)]
     pub step: Step,
+    /// Every state and report, in order: which provider took it, each delivery report.
     pub history: Vec<StepEvent>,
+    /// For an SMS: its encoding and how many segments it takes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sms: Option<SmsInfo>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SmsInfo {
+    #[serde(flatten)]
+    pub segments: Segments,
+    /// Set when the text needs more than three segments (costly, and may arrive in pieces).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -39,6 +54,8 @@ pub struct NoticeView {
     pub ack: Option<Ack>,
     /// Work for people created for this notice.
     pub tasks: Vec<Task>,
+    /// SMS from the patient's phone about this notice: acks, replies for staff, STOP.
+    pub replies: Vec<InboundMessage>,
 }
 
 #[utoipa::path(get, path = "/notices/{id}", tag = "notices",
@@ -81,11 +98,20 @@ pub async fn get(
                 .filter(|e| e.step_id == step.id)
                 .cloned()
                 .collect();
-            StepView { step, history }
+            let sms = (step.channel == kontaktvei_store::steps::ChannelKind::Sms)
+                .then(|| step.body.as_deref().map(segments::count))
+                .flatten()
+                .map(|segments| SmsInfo {
+                    warning: (segments.segments > segments::WARN_ABOVE)
+                        .then(|| format!("the text needs {} SMS segments", segments.segments)),
+                    segments,
+                });
+            StepView { step, history, sms }
         })
         .collect();
     let ack = acks::for_notice(&mut tx, id).await?;
     let tasks = tasks::for_notice(&mut tx, id).await?;
+    let replies = kontaktvei_store::inbound::for_notice(&mut tx, id).await?;
     audit(
         &ctx,
         &mut tx,
@@ -101,6 +127,7 @@ pub async fn get(
         steps,
         ack,
         tasks,
+        replies,
     }))
 }
 

@@ -1,0 +1,158 @@
+//! A JSON HTTP provider for the Norwegian aggregators (Link Mobility, Sveve, Intelecom and the
+//! like): a configurable URL, an `Authorization` header, a body template, the JSON pointer of the
+//! provider's message id in its answer, and for its callbacks the pointers of our reference and
+//! its status code with a table from status codes to what they mean.
+//!
+//! The body template is JSON whose strings may name `{to}`, `{to_digits}`, `{text}`, `{sender}`,
+//! `{reference}`, `{validity_minutes}` and `{validity_ms}`; a string that is exactly one
+//! numeric placeholder becomes a JSON number.
+//!
+//! Answers: 2xx accepted; 409 (the provider already has this reference) accepted; 429, 5xx,
+//! timeouts, 401 and 403 (our credentials) unavailable — retried and failed over, honouring
+//! `Retry-After`; any other 4xx refuses the message for good.
+
+use super::{Sent, SmsMessage, SmsProvider};
+use crate::BoxFuture;
+use serde_json::Value;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct JsonProvider {
+    pub name: String,
+    pub url: String,
+    pub auth_header: Option<String>,
+    pub body: Value,
+    /// JSON pointer to the provider's message id in a successful answer, e.g. `/messageId`.
+    pub response_ref: Option<String>,
+    pub http: reqwest::Client,
+}
+
+impl JsonProvider {
+    pub fn new(
+        name: String,
+        url: String,
+        auth_header: Option<String>,
+        body: Value,
+        response_ref: Option<String>,
+        timeout: Duration,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .unwrap_or_default();
+        JsonProvider {
+            name,
+            url,
+            auth_header,
+            body,
+            response_ref,
+            http,
+        }
+    }
+}
+
+/// Fills the template's placeholders from the message.
+pub fn render(template: &Value, m: &SmsMessage) -> Value {
+    let validity_minutes = m.validity_minutes();
+    let text_of = |name: &str| -> Option<String> {
+        Some(match name {
+            "to" => m.to.clone(),
+            "to_digits" => m.to.trim_start_matches('+').to_owned(),
+            "text" => m.text.clone(),
+            "sender" => m.sender.clone().unwrap_or_default(),
+            "reference" => m.reference.clone(),
+            "validity_minutes" => validity_minutes?.to_string(),
+            "validity_ms" => (validity_minutes? * 60_000).to_string(),
+            _ => return None,
+        })
+    };
+    match template {
+        Value::String(s) => {
+            if let Some(name) = s.strip_prefix('{').and_then(|r| r.strip_suffix('}'))
+                && matches!(name, "validity_minutes" | "validity_ms")
+            {
+                return text_of(name)
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .map_or(Value::Null, Value::from);
+            }
+            let mut out = s.clone();
+            for name in [
+                "to_digits",
+                "to",
+                "text",
+                "sender",
+                "reference",
+                "validity_minutes",
+                "validity_ms",
+            ] {
+                let key = format!("{{{name}}}");
+                if out.contains(&key) {
+                    out = out.replace(&key, &text_of(name).unwrap_or_default());
+                }
+            }
+            Value::String(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|v| render(v, m)).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), render(v, m))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+impl SmsProvider for JsonProvider {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn send<'a>(&'a self, m: &'a SmsMessage) -> BoxFuture<'a, Sent> {
+        Box::pin(async move {
+            let mut request = self.http.post(&self.url).json(&render(&self.body, m));
+            if let Some(auth) = &self.auth_header {
+                request = request.header(reqwest::header::AUTHORIZATION, auth);
+            }
+            let answer = match request.send().await {
+                Ok(r) => r,
+                Err(e) if e.is_timeout() => {
+                    return Sent::Unavailable {
+                        retry_after: None,
+                        reason: format!("{}: timed out", self.name),
+                    };
+                }
+                Err(e) => {
+                    return Sent::Unavailable {
+                        retry_after: None,
+                        reason: format!("{}: {}", self.name, e.without_url()),
+                    };
+                }
+            };
+            let status = answer.status();
+            let wait = retry_after(answer.headers());
+            let body: Value = answer.json().await.unwrap_or(Value::Null);
+            let provider_ref = self
+                .response_ref
+                .as_deref()
+                .and_then(|p| body.pointer(p))
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                .unwrap_or_else(|| m.reference.clone());
+            match status.as_u16() {
+                200..=299 | 409 => Sent::Accepted { provider_ref },
+                401 | 403 | 429 | 500..=599 => Sent::Unavailable {
+                    retry_after: wait,
+                    reason: format!("{} answered {status}", self.name),
+                },
+                _ => Sent::Rejected {
+                    reason: format!("{} refused the message ({status})", self.name),
+                },
+            }
+        })
+    }
+}
