@@ -372,6 +372,27 @@ mod tests {
     }
 
     #[test]
+    fn sms_providers_are_checked_at_load() {
+        let ok = "[[sms_provider]]\nname = \"kannel\"\nkind = \"kannel\"\nurl = \"http://127.0.0.1:13013/cgi-bin/sendsms\"\nusername = \"u\"\npassword = \"p\"\nsecret = \"0123456789abcdef0123\"\n";
+        assert_eq!(load(Some(ok), &[], None).unwrap().sms_providers.len(), 1);
+        let no_secret = ok.replace("secret = \"0123456789abcdef0123\"\n", "");
+        assert_eq!(
+            load(Some(&no_secret), &[], None).unwrap_err().key,
+            "sms_provider[0].secret"
+        );
+        let bad_kind = ok.replace("kind = \"kannel\"", "kind = \"pigeon\"");
+        assert_eq!(
+            load(Some(&bad_kind), &[], None).unwrap_err().key,
+            "sms_provider[0].kind"
+        );
+        let bad_url = ok.replace("http://127.0.0.1:13013/cgi-bin/sendsms", "not a url");
+        assert_eq!(
+            load(Some(&bad_url), &[], None).unwrap_err().key,
+            "sms_provider[0].url"
+        );
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let e = load(None, &[("KONTAKTVEI_LISTEN", "nowhere")], None).unwrap_err();
         assert_eq!(e.key, "KONTAKTVEI_LISTEN");

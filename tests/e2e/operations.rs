@@ -251,6 +251,22 @@ async fn organisation_settings(app: App) {
         got["opening_hours"], hours,
         "a refused change changes nothing"
     );
+    // The SMS sender: a number patients can answer, or up to 11 letters and digits.
+    let path = format!("/organisations/{org}");
+    let (status, body) = app
+        .patch(&admin, &path, json!({"sms_sender": "Dagsenteret1"}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "12 characters: {body}"
+    );
+    assert_eq!(error_fields(&body), vec!["sms_sender"]);
+    let (status, body) = app
+        .patch(&admin, &path, json!({"sms_sender": "2270"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["sms_sender"], "2270");
 }
 
 /// Nobody, not even someone with database access through the application's role, can rewrite
