@@ -17,7 +17,8 @@ pub struct TimelineEntry {
     /// `contact_point.added`, `contact_point.retired`, `appointment.booked`,
     /// `appointment.rescheduled`, `appointment.cancelled`, `appointment.attended`,
     /// `appointment.no_show`, `notice.created`, `step.<status>` (each thing that happened to a
-    /// step of a notice's contact plan, with why), `notice.acknowledged`.
+    /// step of a notice's contact plan, with why), `sms.<kind>` (an SMS from the patient's phone:
+    /// ack, reply, stop), `notice.acknowledged`.
     pub event: String,
     /// The contact point, appointment or notice the entry is about.
     pub subject_id: Id,
@@ -93,6 +94,18 @@ pub async fn for_patient(tx: &mut Tx, patient_id: Id) -> Result<Vec<TimelineEntr
                 event: format!("step.{}", e.status),
                 subject_id: n.id,
                 summary,
+                actor: None,
+            });
+        }
+        for m in crate::inbound::for_notice(tx, n.id).await? {
+            entries.push(TimelineEntry {
+                at: m.received_at,
+                event: format!("sms.{}", m.kind),
+                subject_id: n.id,
+                summary: format!(
+                    "{} notice: an SMS from the patient's phone ({})",
+                    n.kind, m.kind
+                ),
                 actor: None,
             });
         }
