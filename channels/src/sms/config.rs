@@ -307,7 +307,7 @@ fn build_with(
         routes.push(RouteConfig {
             provider,
             priority: c.priority.unwrap_or(1),
-            weight: c.weight.unwrap_or(1),
+            weight: c.weight.unwrap_or(1).clamp(1, 1000),
             rate_per_second: c.rate_per_second,
         });
     }

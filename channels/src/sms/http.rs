@@ -7,9 +7,9 @@
 //! `{reference}`, `{validity_minutes}` and `{validity_ms}`; a string that is exactly one
 //! numeric placeholder becomes a JSON number.
 //!
-//! Answers: 2xx accepted; 409 (the provider already has this reference) accepted; 429, 5xx,
-//! timeouts, 401 and 403 (our credentials) unavailable — retried and failed over, honouring
-//! `Retry-After`; any other 4xx refuses the message for good.
+//! Answers: 2xx accepted; 409 (the provider already has this reference) accepted; 400, 410 and
+//! 422 refuse the message for good; anything else (credentials, a wrong URL, 429, 5xx,
+//! timeouts) is unavailable — retried and failed over, honouring `Retry-After`.
 
 use super::{Sent, SmsMessage, SmsProvider};
 use crate::BoxFuture;
@@ -75,29 +75,45 @@ pub fn render(template: &Value, m: &SmsMessage) -> Value {
                     .and_then(|n| n.parse::<i64>().ok())
                     .map_or(Value::Null, Value::from);
             }
-            let mut out = s.clone();
-            for name in [
-                "to_digits",
-                "to",
-                "text",
-                "sender",
-                "reference",
-                "validity_minutes",
-                "validity_ms",
-            ] {
-                let key = format!("{{{name}}}");
-                if out.contains(&key) {
-                    out = out.replace(&key, &text_of(name).unwrap_or_default());
+            // One pass over the template: what a placeholder puts in is never read again, so a
+            // text that happens to contain "{reference}" goes out as written.
+            let mut out = String::with_capacity(s.len());
+            let mut rest = s.as_str();
+            while let Some(open) = rest.find('{') {
+                out.push_str(&rest[..open]);
+                let after = &rest[open + 1..];
+                match after.find('}').map(|close| (&after[..close], close)) {
+                    Some((name, close)) if text_of(name).is_some() || is_placeholder(name) => {
+                        out.push_str(&text_of(name).unwrap_or_default());
+                        rest = &after[close + 1..];
+                    }
+                    _ => {
+                        out.push('{');
+                        rest = after;
+                    }
                 }
             }
+            out.push_str(rest);
             Value::String(out)
         }
         Value::Array(items) => Value::Array(items.iter().map(|v| render(v, m)).collect()),
-        Value::Object(map) => {
-            Value::Object(map.iter().map(|(k, v)| (k.clone(), render(v, m))).collect())
-        }
+        // A numeric placeholder without a value (no validity) leaves its field out rather than
+        // sending null, which some providers refuse.
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), render(v, m)))
+                .filter(|(k, v)| !(v.is_null() && !map[k].is_null()))
+                .collect(),
+        ),
         other => other.clone(),
     }
+}
+
+fn is_placeholder(name: &str) -> bool {
+    matches!(
+        name,
+        "to" | "to_digits" | "text" | "sender" | "reference" | "validity_minutes" | "validity_ms"
+    )
 }
 
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {

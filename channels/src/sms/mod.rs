@@ -170,13 +170,13 @@ impl SmsChannel {
                 .collect();
             i += group.len();
             while !group.is_empty() {
-                let total: u32 = group.iter().map(|r| r.weight).sum();
-                let mut pick = rand::random::<u32>() % total;
+                let total: u64 = group.iter().map(|r| u64::from(r.weight)).sum();
+                let mut pick = rand::random::<u64>() % total.max(1);
                 let idx = group.iter().position(|r| {
-                    if pick < r.weight {
+                    if pick < u64::from(r.weight) {
                         true
                     } else {
-                        pick -= r.weight;
+                        pick -= u64::from(r.weight);
                         false
                     }
                 });
