@@ -9,6 +9,7 @@
 //! into the scheduler or the gateway.
 
 pub mod human;
+pub mod letter;
 pub mod sms;
 
 use chrono::{DateTime, Utc};

@@ -42,6 +42,24 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Letters.
+    Letter {
+        #[command(subcommand)]
+        command: LetterCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LetterCommand {
+    /// Render a letter to a PDF file: a sample (no data needed) to see the layout.
+    Render {
+        /// Render the built-in sample letter.
+        #[arg(long)]
+        sample: bool,
+        /// Where to write the PDF.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,6 +162,21 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
+fn render_letter(sample: bool, output: &std::path::Path) -> anyhow::Result<()> {
+    if !sample {
+        anyhow::bail!(
+            "give --sample (rendering a notice's own letter comes with the print batches)"
+        );
+    }
+    let pdf =
+        kontaktvei_channels::letter::render(&kontaktvei_channels::letter::LetterContent::sample())
+            .map_err(|e| anyhow::anyhow!("cannot render the letter: {e}"))?;
+    std::fs::write(output, pdf)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", output.display()))?;
+    eprintln!("wrote {}", output.display());
+    Ok(())
+}
+
 async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = match config.clock {
         Some(shifted) => {
@@ -157,6 +190,9 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let store = open_store(&config).await?;
             crate::server::serve(store, clock, &config).await
         }
+        Command::Letter {
+            command: LetterCommand::Render { sample, output },
+        } => render_letter(sample, &output),
         Command::Migrate => {
             let store = open_store(&config).await?;
             store.close().await;

@@ -220,6 +220,18 @@ async fn admin_commands(app: App) {
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("name"), "{}", out.stderr);
 
+    // A sample letter, so a newcomer can look at one without data.
+    let pdf = app.db.dir().join("sample.pdf");
+    let out = app
+        .cli(&["letter", "render", "--sample", "-o", pdf.to_str().unwrap()])
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+    let out = app
+        .cli(&["letter", "render", "-o", pdf.to_str().unwrap()])
+        .await;
+    assert_eq!(out.code, 1, "nothing to render without --sample");
+
     let out = app.cli(&["--version"]).await;
     assert_eq!(out.code, 0);
     assert!(out.stdout.starts_with("kontaktvei "));

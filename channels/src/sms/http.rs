@@ -102,7 +102,7 @@ pub fn render(template: &Value, m: &SmsMessage) -> Value {
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| (k.clone(), render(v, m)))
-                .filter(|(k, v)| !(v.is_null() && !map[k].is_null()))
+                .filter(|(k, v)| !v.is_null() || map[k].is_null())
                 .collect(),
         ),
         other => other.clone(),
