@@ -9,6 +9,9 @@
 //! requests (20000), `KV_BENCH_WORKERS` concurrent engine loops and creating tasks (2),
 //! `KV_BENCH_IN_FLIGHT` raw requests in flight (16).
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -16,6 +19,7 @@ use axum::extract::State;
 use axum::routing::post;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Europe::Oslo;
+use common::FreshDb;
 use kontaktvei_channels::sms::http::{JsonProvider, render};
 use kontaktvei_channels::sms::{RouteConfig, Sent, SmsChannel, SmsMessage, SmsProvider};
 use kontaktvei_scheduler::calendar::PostalCalendar;
@@ -25,7 +29,7 @@ use kontaktvei_store::contact_points::{self, NewContactPoint};
 use kontaktvei_store::organisations::{self, NewOrganisation, OrganisationKind};
 use kontaktvei_store::patients::{self, NewPatient};
 use kontaktvei_store::steps::{self, ChannelKind, StepStatus};
-use kontaktvei_store::{Clock, Id, ManualClock, Store, StoreOptions};
+use kontaktvei_store::{Clock, Id, ManualClock};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::future::Future;
@@ -180,67 +184,6 @@ fn sms_channel(url: &str, clock: Arc<dyn Clock>) -> Arc<SmsChannel> {
     ))
 }
 
-// ---------------------------------------------------------------- stores
-
-struct Fresh {
-    store: Store,
-    /// PostgreSQL: the admin URL and the database to drop afterwards.
-    pg: Option<(String, String)>,
-    /// SQLite: the directory to remove afterwards.
-    dir: Option<std::path::PathBuf>,
-}
-
-async fn fresh_store(backend: &str, max_connections: u32) -> Option<Fresh> {
-    let (url, pg, dir) = match backend {
-        "SQLite" => {
-            let dir = std::env::temp_dir().join(format!(
-                "kontaktvei-bench-{}",
-                uuid::Uuid::new_v4().simple()
-            ));
-            std::fs::create_dir_all(&dir).unwrap();
-            let url = format!("sqlite://{}", dir.join("bench.db").display());
-            (url, None, Some(dir))
-        }
-        _ => {
-            let admin = std::env::var("KONTAKTVEI_TEST_DATABASE_URL").ok()?;
-            use sqlx::Connection;
-            let name = format!("kv_bench_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            let mut url = url::Url::parse(&admin).unwrap();
-            url.set_path(&format!("/{name}"));
-            (url.to_string(), Some((admin, name)), None)
-        }
-    };
-    let store = Store::connect(&StoreOptions {
-        url,
-        max_connections,
-    })
-    .await
-    .unwrap();
-    store.migrate().await.unwrap();
-    Some(Fresh { store, pg, dir })
-}
-
-async fn drop_store(fresh: Fresh) {
-    fresh.store.close().await;
-    if let Some((admin, name)) = fresh.pg {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&mut conn)
-        .await;
-    }
-    if let Some(dir) = fresh.dir {
-        let _ = std::fs::remove_dir_all(dir);
-    }
-}
-
 // ---------------------------------------------------------------- one backend
 
 struct Figures {
@@ -256,11 +199,11 @@ async fn run_backend(
     notices: usize,
     workers: usize,
 ) -> Option<Figures> {
-    let Some(fresh) = fresh_store(backend, (2 * workers as u32).max(4)).await else {
+    let Some(db) = FreshDb::new(backend).await else {
         println!("{backend:<10}: skipped (KONTAKTVEI_TEST_DATABASE_URL is not set)");
         return None;
     };
-    let store = fresh.store.clone();
+    let store = db.store((2 * workers as u32).max(4)).await;
     let start = weekday_morning();
     let clock = Arc::new(ManualClock::new(start));
     let engine = Arc::new(
@@ -416,7 +359,8 @@ async fn run_backend(
     tx.commit().await.unwrap();
     assert_eq!(refs.len(), notices, "one provider message id per notice");
     drop(engine);
-    drop_store(fresh).await;
+    store.close().await;
+    db.remove().await;
 
     let rate = |d: Duration| notices as f64 / d.as_secs_f64();
     let figures = Figures {

@@ -2,8 +2,11 @@
 //! (when `KONTAKTVEI_TEST_DATABASE_URL` is set; required under `CI=true`) PostgreSQL. Each test
 //! reads like a sentence of DESIGN.md's escalation rule.
 
+mod common;
+
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Europe::Oslo;
+use common::FreshDb;
 use kontaktvei_scheduler::calendar::PostalCalendar;
 use kontaktvei_scheduler::cron::Cron;
 use kontaktvei_scheduler::{Engine, EngineConfig};
@@ -15,7 +18,7 @@ use kontaktvei_store::notices::{self, Notice, NoticeStatus};
 use kontaktvei_store::organisations::{self, NewOrganisation, OrganisationKind};
 use kontaktvei_store::patients::{self, NewPatient};
 use kontaktvei_store::steps::{self, ChannelKind, Step, StepStatus};
-use kontaktvei_store::{Clock, Id, ManualClock, Store, StoreOptions, outbox, tasks};
+use kontaktvei_store::{Clock, Id, ManualClock, Store, outbox, tasks};
 use std::sync::Arc;
 
 struct World {
@@ -226,64 +229,15 @@ impl World {
     }
 }
 
-async fn fresh_store(backend: &str) -> Option<(Store, Option<(String, String)>)> {
-    let url = match backend {
-        "sqlite" => {
-            let dir = std::env::temp_dir().join(format!(
-                "kontaktvei-sched-{}",
-                uuid::Uuid::new_v4().simple()
-            ));
-            std::fs::create_dir_all(&dir).unwrap();
-            (format!("sqlite://{}", dir.join("t.db").display()), None)
-        }
-        _ => {
-            let Ok(admin) = std::env::var("KONTAKTVEI_TEST_DATABASE_URL") else {
-                if std::env::var("CI").is_ok_and(|v| v == "true") {
-                    panic!(
-                        "CI=true but KONTAKTVEI_TEST_DATABASE_URL is not set: the PostgreSQL tests must run in CI"
-                    );
-                }
-                eprintln!("skipping the PostgreSQL run: KONTAKTVEI_TEST_DATABASE_URL is not set");
-                return None;
-            };
-            use sqlx::Connection;
-            let name = format!("kv_sched_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            let mut url = url::Url::parse(&admin).unwrap();
-            url.set_path(&format!("/{name}"));
-            (url.to_string(), Some((admin, name)))
-        }
-    };
-    let store = Store::connect(&StoreOptions {
-        url: url.0,
-        max_connections: 4,
-    })
-    .await
-    .unwrap();
-    store.migrate().await.unwrap();
-    Some((store, url.1))
-}
-
 async fn on(backend: &str, start: DateTime<Utc>, scenario: impl AsyncFnOnce(World)) {
-    let Some((store, pg)) = fresh_store(backend).await else {
+    let Some(db) = FreshDb::new(backend).await else {
         return;
     };
+    let store = db.store(4).await;
     let world = World::new(store.clone(), start).await;
     scenario(world).await;
     store.close().await;
-    if let Some((admin, name)) = pg {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&mut conn)
-        .await;
-    }
+    db.remove().await;
 }
 
 macro_rules! both {

@@ -5,8 +5,11 @@
 //!
 //! PostgreSQL runs when `KONTAKTVEI_TEST_DATABASE_URL` is set (required under `CI=true`).
 
+mod common;
+
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Europe::Oslo;
+use common::FreshDb;
 use kontaktvei_scheduler::calendar::PostalCalendar;
 use kontaktvei_scheduler::{Engine, EngineConfig, Round};
 use kontaktvei_store::appointments::{self, NewAppointment};
@@ -14,62 +17,11 @@ use kontaktvei_store::contact_points::{self, NewContactPoint};
 use kontaktvei_store::organisations::{self, NewOrganisation, OrganisationKind};
 use kontaktvei_store::patients::{self, NewPatient};
 use kontaktvei_store::steps::{self, ChannelKind, Step, StepStatus};
-use kontaktvei_store::{Clock, Id, ManualClock, Store, StoreOptions, outbox, tasks};
+use kontaktvei_store::{Clock, Id, ManualClock, Store, outbox, tasks};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 const BACKLOG: usize = 200;
-
-/// A fresh empty database: its URL, and for PostgreSQL what to drop afterwards. `None` (with a
-/// printed reason) when PostgreSQL is not configured outside CI.
-async fn fresh_database(backend: &str) -> Option<(String, Option<(String, String)>)> {
-    if backend == "sqlite" {
-        let dir =
-            std::env::temp_dir().join(format!("kontaktvei-inst-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        return Some((format!("sqlite://{}", dir.join("t.db").display()), None));
-    }
-    let Ok(admin) = std::env::var("KONTAKTVEI_TEST_DATABASE_URL") else {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "CI=true but KONTAKTVEI_TEST_DATABASE_URL is not set: the PostgreSQL tests must run in CI"
-            );
-        }
-        eprintln!("skipping the PostgreSQL run: KONTAKTVEI_TEST_DATABASE_URL is not set");
-        return None;
-    };
-    use sqlx::Connection;
-    let name = format!("kv_inst_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&admin).unwrap();
-    url.set_path(&format!("/{name}"));
-    Some((url.to_string(), Some((admin, name))))
-}
-
-async fn drop_database(pg: Option<(String, String)>) {
-    if let Some((admin, name)) = pg {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&mut conn)
-        .await;
-    }
-}
-
-async fn connect(url: &str) -> Store {
-    Store::connect(&StoreOptions {
-        url: url.to_owned(),
-        max_connections: 4,
-    })
-    .await
-    .unwrap()
-}
 
 fn engine(store: Store, clock: Arc<ManualClock>, instance: &str) -> Arc<Engine> {
     Arc::new(Engine::new(
@@ -251,12 +203,12 @@ fn assert_clean(snap: &Snapshot) {
 /// Two engines, one database, one backlog; with `later`, time then moves on 25 hours so every
 /// SMS window ends at once and both engines race to escalate.
 async fn two_engines(backend: &str, later: bool) {
-    let Some((url, pg)) = fresh_database(backend).await else {
+    let Some(db) = FreshDb::new(backend).await else {
         return;
     };
     let started = std::time::Instant::now();
-    let (store_a, store_b) = (connect(&url).await, connect(&url).await);
-    store_a.migrate().await.unwrap();
+    // Each engine with a pool of its own, as two instances would have.
+    let (store_a, store_b) = (db.store(4).await, db.store(4).await);
     // A Tuesday morning, outside quiet hours.
     let now = Oslo
         .with_ymd_and_hms(2026, 3, 10, 9, 0, 0)
@@ -345,13 +297,7 @@ async fn two_engines(backend: &str, later: bool) {
 
     store_a.close().await;
     store_b.close().await;
-    drop_database(pg).await;
-    if backend == "sqlite"
-        && let Some(path) = url.strip_prefix("sqlite://")
-        && let Some(dir) = std::path::Path::new(path).parent()
-    {
-        let _ = std::fs::remove_dir_all(dir);
-    }
+    db.remove().await;
 }
 
 async fn every_step_is_sent_exactly_once(backend: &str) {

@@ -1,0 +1,84 @@
+//! A fresh, migrated database for one test or benchmark run: a new SQLite file, or a new
+//! PostgreSQL database on the server `KONTAKTVEI_TEST_DATABASE_URL` names. Without that variable
+//! the PostgreSQL run is skipped with a printed reason — except under `CI=true`, where it fails,
+//! so CI can never pass without having tested PostgreSQL.
+
+#![allow(dead_code)]
+
+use kontaktvei_store::{Store, StoreOptions};
+use sqlx::Connection;
+
+pub struct FreshDb {
+    pub url: String,
+    /// PostgreSQL: the admin URL and the database to drop afterwards.
+    postgres: Option<(String, String)>,
+    /// SQLite: the directory to remove afterwards.
+    dir: Option<std::path::PathBuf>,
+}
+
+impl FreshDb {
+    /// `backend` is `sqlite` or `postgres` (any case). `None` when PostgreSQL is not configured
+    /// outside CI.
+    pub async fn new(backend: &str) -> Option<FreshDb> {
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        if backend.eq_ignore_ascii_case("sqlite") {
+            let dir = std::env::temp_dir().join(format!("kontaktvei-sched-{unique}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let url = format!("sqlite://{}", dir.join("t.db").display());
+            return Some(FreshDb {
+                url,
+                postgres: None,
+                dir: Some(dir),
+            });
+        }
+        let Ok(admin) = std::env::var("KONTAKTVEI_TEST_DATABASE_URL") else {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!(
+                    "CI=true but KONTAKTVEI_TEST_DATABASE_URL is not set: the PostgreSQL tests must run in CI"
+                );
+            }
+            eprintln!("skipping the PostgreSQL run: KONTAKTVEI_TEST_DATABASE_URL is not set");
+            return None;
+        };
+        let name = format!("kv_sched_{unique}");
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let mut url = url::Url::parse(&admin).unwrap();
+        url.set_path(&format!("/{name}"));
+        Some(FreshDb {
+            url: url.to_string(),
+            postgres: Some((admin, name)),
+            dir: None,
+        })
+    }
+
+    /// A pool on the database, migrated.
+    pub async fn store(&self, max_connections: u32) -> Store {
+        let store = Store::connect(&StoreOptions {
+            url: self.url.clone(),
+            max_connections,
+        })
+        .await
+        .unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+
+    /// Removes the database (close its pools first).
+    pub async fn remove(self) {
+        if let Some((admin, name)) = self.postgres {
+            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await;
+        }
+        if let Some(dir) = self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
