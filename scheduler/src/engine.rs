@@ -18,6 +18,7 @@ use crate::calendar::{PostalCalendar, WeeklyHours};
 use crate::plan::{self, PlanInput};
 use crate::policy::Policy;
 use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::stream::{self, StreamExt};
 use kontaktvei_channels::human::TaskChannel;
 use kontaktvei_channels::sms::{OutboxSms, RouteConfig, SmsChannel};
 use kontaktvei_channels::{Channel, Dispatch, Outcome};
@@ -35,6 +36,14 @@ use std::sync::Arc;
 const LEASE: TimeDelta = TimeDelta::seconds(60);
 /// Steps leased per round.
 const BATCH: i64 = 50;
+/// Steps handed to their channels at the same time.
+const DISPATCH_CONCURRENCY: usize = 8;
+
+/// The key a send carries to the provider: notice, step position and attempt. A step taken over
+/// after a crash keeps its attempt number, so the provider sees the same key again.
+fn idempotency_key(step: &Step) -> String {
+    format!("{}-{}-{}", step.notice_id, step.position, step.attempts)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -431,14 +440,22 @@ impl Engine {
             BATCH,
         )
         .await?;
+        // The key is noted before the provider is called, so a delivery report that overtakes
+        // our own bookkeeping still finds its step.
+        for step in &leased {
+            steps::set_idempotency_key(&mut tx, step.id, &idempotency_key(step)).await?;
+        }
         tx.commit().await?;
         let count = leased.len();
-        for step in leased {
-            if let Err(e) = self.dispatch(&step).await {
-                // The lease runs out and the step is tried again; nothing is lost.
-                tracing::error!(step_id = %step.id, error = %e, "dispatch failed");
-            }
-        }
+        // Providers answer in tens to hundreds of milliseconds: send several at a time.
+        stream::iter(leased)
+            .for_each_concurrent(DISPATCH_CONCURRENCY, |step| async move {
+                if let Err(e) = self.dispatch(&step).await {
+                    // The lease runs out and the step is tried again; nothing is lost.
+                    tracing::error!(step_id = %step.id, error = %e, "dispatch failed");
+                }
+            })
+            .await;
         Ok(count)
     }
 
@@ -470,7 +487,7 @@ impl Engine {
                 task_organisation_id: cp.as_ref().and_then(|c| c.organisation_id),
                 coordinator_id: patient.coordinator_id,
                 body: step.body.clone().unwrap_or_default(),
-                idempotency_key: format!("{}-{}-{}", notice.id, step.position, step.attempts),
+                idempotency_key: idempotency_key(step),
                 valid_until: notice.deadline,
                 due_by: step
                     .window_ends_at
@@ -500,9 +517,6 @@ impl Engine {
             tx.commit().await?;
             return Ok(());
         }
-        let mut tx = self.store.begin().await?;
-        steps::set_idempotency_key(&mut tx, step.id, &dispatch.idempotency_key).await?;
-        tx.commit().await?;
         let outcome = channel.dispatch(&dispatch).await;
         let now = self.now();
         let mut tx = self.store.begin().await?;
