@@ -341,6 +341,39 @@ async fn failover_cool_down_and_recovery() {
     assert_eq!(hits(&secondary).await, 2);
 }
 
+/// A provider that accepts messages but never reports them delivered is left out after 15
+/// minutes (its reports may be lost, or its messages), and comes back when reports arrive.
+#[tokio::test]
+async fn a_provider_whose_messages_stay_undelivered_is_avoided_until_reports_catch_up() {
+    let ok = |id: &str| ResponseTemplate::new(200).set_body_json(json!({"messageId": id}));
+    let primary = answering(ok("a")).await;
+    let secondary = answering(ok("b")).await;
+    let (channel, clock) = channel(vec![
+        route(link("primary", &primary, TIMEOUT), 1, 1, None),
+        route(link("secondary", &secondary, TIMEOUT), 2, 1, None),
+    ]);
+    let mut first = message(clock.now());
+    first.reference = "ref-first".into();
+    let (name, _) = channel.send(&first).await;
+    assert_eq!(name.as_deref(), Some("primary"));
+
+    // Ten minutes on, no report yet: still the primary.
+    clock.advance(TimeDelta::minutes(10));
+    let (name, _) = channel.send(&message(clock.now())).await;
+    assert_eq!(name.as_deref(), Some("primary"));
+
+    // Sixteen minutes after the first message, still nothing: the secondary takes over.
+    clock.advance(TimeDelta::minutes(6));
+    let (name, _) = channel.send(&message(clock.now())).await;
+    assert_eq!(name.as_deref(), Some("secondary"));
+
+    // The reports arrive: the primary is back.
+    channel.note_report("primary", "ref-first");
+    channel.note_report("primary", &message(clock.now()).reference);
+    let (name, _) = channel.send(&message(clock.now())).await;
+    assert_eq!(name.as_deref(), Some("primary"));
+}
+
 #[tokio::test]
 async fn a_refusal_does_not_fail_over() {
     let primary = answering(ResponseTemplate::new(400)).await;

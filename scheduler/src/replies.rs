@@ -97,6 +97,9 @@ impl Engine {
             return Ok(ReportOutcome::UnknownReference);
         };
         let now = self.now();
+        if let Some(sms) = self.sms() {
+            sms.note_report(provider, &report.reference);
+        }
         let detail = format!("{provider}: {}", report.detail);
         match &report.status {
             ReportStatus::Delivered => {

@@ -286,17 +286,17 @@ fn build_with(
                     .response_ref
                     .clone()
                     .or_else(|| (c.kind == "link").then(|| "/messageId".to_owned()));
-                (
-                    Arc::new(JsonProvider::new(
-                        c.name.clone(),
-                        url(&c.url)?,
-                        c.auth_header.clone(),
-                        body,
-                        response_ref,
-                        timeout,
-                    )),
-                    Callbacks::Json(shapes),
-                )
+                let mut provider = JsonProvider::new(
+                    c.name.clone(),
+                    url(&c.url)?,
+                    c.auth_header.clone(),
+                    body,
+                    response_ref,
+                    timeout,
+                );
+                // Link reports only through a configured gate.
+                provider.reports = c.kind != "link" || c.gate_id.is_some();
+                (Arc::new(provider), Callbacks::Json(shapes))
             }
             _ => return Err(err("kind", "use outbox, kannel, json or link")),
         };

@@ -25,6 +25,8 @@ pub struct JsonProvider {
     /// JSON pointer to the provider's message id in a successful answer, e.g. `/messageId`.
     pub response_ref: Option<String>,
     pub http: reqwest::Client,
+    /// Whether it calls back with delivery reports (a Link account without a report gate does not).
+    pub reports: bool,
 }
 
 impl JsonProvider {
@@ -47,6 +49,7 @@ impl JsonProvider {
             body,
             response_ref,
             http,
+            reports: true,
         }
     }
 }
@@ -127,6 +130,10 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 impl SmsProvider for JsonProvider {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn sends_reports(&self) -> bool {
+        self.reports
     }
 
     fn send<'a>(&'a self, m: &'a SmsMessage) -> BoxFuture<'a, Sent> {

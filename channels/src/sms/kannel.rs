@@ -66,6 +66,10 @@ impl SmsProvider for Kannel {
         &self.name
     }
 
+    fn sends_reports(&self) -> bool {
+        true
+    }
+
     fn send<'a>(&'a self, m: &'a SmsMessage) -> BoxFuture<'a, Sent> {
         Box::pin(async move {
             let coding = match segments::count(&m.text).encoding {

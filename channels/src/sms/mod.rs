@@ -4,7 +4,9 @@
 //!
 //! Routing: the providers of the best priority that are up share the traffic by weight. A
 //! provider that times out or answers with a server error is taken out for a minute and the
-//! message goes to the next one at once; it comes back by itself. A provider that refuses the
+//! message goes to the next one at once; it comes back by itself. So is one whose accepted
+//! messages stay without a delivery report for 15 minutes (it takes them but they do not
+//! arrive), until its reports catch up. A provider that refuses the
 //! number (a 4xx about the message) makes the step fail, which escalates the notice.
 //! Every message carries the step's idempotency key as the provider's reference.
 
@@ -19,6 +21,7 @@ use crate::{BoxFuture, Channel, ChannelKind, Dispatch, Outcome};
 use chrono::{DateTime, TimeDelta, Utc};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use kontaktvei_store::{Clock, Id};
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -70,7 +73,15 @@ pub enum Sent {
 pub trait SmsProvider: Send + Sync + Debug {
     fn name(&self) -> &str;
     fn send<'a>(&'a self, message: &'a SmsMessage) -> BoxFuture<'a, Sent>;
+    /// Whether it sends delivery reports; only then can it be caught leaving messages undelivered.
+    fn sends_reports(&self) -> bool {
+        false
+    }
 }
+
+/// A provider whose accepted messages get no delivery report for this long is treated as down
+/// (it takes messages but they do not arrive) until its reports catch up or twice this has passed.
+pub const UNDELIVERED_AFTER: TimeDelta = TimeDelta::minutes(15);
 
 /// How long a provider that failed stays out of the rotation.
 const COOL_DOWN: TimeDelta = TimeDelta::seconds(60);
@@ -82,6 +93,8 @@ struct Route {
     weight: u32,
     limiter: Option<DefaultDirectRateLimiter>,
     down_until: Mutex<Option<DateTime<Utc>>>,
+    /// Accepted messages still waiting for their delivery report, by reference.
+    awaiting_report: Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
 #[derive(Debug)]
@@ -117,6 +130,7 @@ impl SmsChannel {
                     .and_then(NonZeroU32::new)
                     .map(|n| RateLimiter::direct(Quota::per_second(n))),
                 down_until: Mutex::new(None),
+                awaiting_report: Mutex::new(HashMap::new()),
             })
             .collect();
         routes.sort_by_key(|r| r.priority);
@@ -136,11 +150,39 @@ impl SmsChannel {
     }
 
     fn is_down(&self, route: &Route, now: DateTime<Utc>) -> bool {
-        route
+        let cooling = route
             .down_until
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .is_some_and(|t| t > now)
+            .is_some_and(|t| t > now);
+        cooling || self.leaves_undelivered(route, now)
+    }
+
+    /// Messages it accepted got no delivery report within [`UNDELIVERED_AFTER`]. Entries older
+    /// than twice that are forgotten, so the provider is tried again and can show it recovered.
+    fn leaves_undelivered(&self, route: &Route, now: DateTime<Utc>) -> bool {
+        if !route.provider.sends_reports() {
+            return false;
+        }
+        let mut waiting = route
+            .awaiting_report
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        waiting.retain(|_, sent| now - *sent < UNDELIVERED_AFTER * 2);
+        waiting
+            .values()
+            .any(|sent| now - *sent >= UNDELIVERED_AFTER)
+    }
+
+    /// A delivery report (any outcome) came for a message the provider accepted.
+    pub fn note_report(&self, provider: &str, reference: &str) {
+        for route in self.routes.iter().filter(|r| r.provider.name() == provider) {
+            route
+                .awaiting_report
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(reference);
+        }
     }
 
     fn take_down(&self, route: &Route, now: DateTime<Utc>) {
@@ -212,6 +254,13 @@ impl SmsChannel {
             let answer = route.provider.send(message).await;
             match &answer {
                 Sent::Accepted { .. } | Sent::Rejected { .. } => {
+                    if matches!(answer, Sent::Accepted { .. }) && route.provider.sends_reports() {
+                        route
+                            .awaiting_report
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(message.reference.clone(), now);
+                    }
                     return (Some(route.provider.name().to_owned()), answer);
                 }
                 Sent::Unavailable {
