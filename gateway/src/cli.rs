@@ -51,9 +51,12 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum LetterCommand {
-    /// Render a letter to a PDF file: a sample (no data needed) to see the layout.
+    /// Render a letter to a PDF file: a notice's letter, or a sample to see the layout.
     Render {
-        /// Render the built-in sample letter.
+        /// The notice whose letter to render.
+        #[arg(long, value_name = "ID", value_parser = parse_text::<Id>, conflicts_with = "sample")]
+        notice: Option<Id>,
+        /// Render the built-in sample letter (no data needed).
         #[arg(long)]
         sample: bool,
         /// Where to write the PDF.
@@ -162,15 +165,59 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-fn render_letter(sample: bool, output: &std::path::Path) -> anyhow::Result<()> {
-    if !sample {
-        anyhow::bail!(
-            "give --sample (rendering a notice's own letter comes with the print batches)"
-        );
-    }
-    let pdf =
-        kontaktvei_channels::letter::render(&kontaktvei_channels::letter::LetterContent::sample())
-            .map_err(|e| anyhow::anyhow!("cannot render the letter: {e}"))?;
+/// `letter render`: a notice's letter (its address read and audited as the operator's), or
+/// the sample.
+async fn render_letter(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    notice: Option<Id>,
+    sample: bool,
+    output: &std::path::Path,
+) -> anyhow::Result<()> {
+    let content = match (notice, sample) {
+        (_, true) => kontaktvei_channels::letter::LetterContent::sample(),
+        (Some(notice), false) => {
+            let store = open_store(config).await?;
+            let engine = kontaktvei_scheduler::Engine::new(
+                store.clone(),
+                clock.clone(),
+                kontaktvei_scheduler::EngineConfig {
+                    public_base_url: String::new(),
+                    instance: "cli".into(),
+                    postal: kontaktvei_scheduler::calendar::PostalCalendar::default(),
+                },
+            );
+            let now = clock.now();
+            let mut tx = store.begin().await?;
+            let content = engine
+                .letter_for_notice(
+                    &mut tx,
+                    notice,
+                    kontaktvei_scheduler::calendar::oslo_date(now),
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("--notice: {e}"))?;
+            let patient = kontaktvei_store::notices::get(&mut tx, notice)
+                .await?
+                .patient_id;
+            audit::record(
+                &mut tx,
+                &Actor::operator(),
+                "letter.render",
+                Some(patient),
+                Some(notice),
+                Outcome::Allowed,
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            store.close().await;
+            content
+        }
+        (None, false) => anyhow::bail!("give --notice ID, or --sample to see the layout"),
+    };
+    let pdf = kontaktvei_channels::letter::render(&content)
+        .map_err(|e| anyhow::anyhow!("cannot render the letter: {e}"))?;
     std::fs::write(output, pdf)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", output.display()))?;
     eprintln!("wrote {}", output.display());
@@ -191,8 +238,13 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             crate::server::serve(store, clock, &config).await
         }
         Command::Letter {
-            command: LetterCommand::Render { sample, output },
-        } => render_letter(sample, &output),
+            command:
+                LetterCommand::Render {
+                    notice,
+                    sample,
+                    output,
+                },
+        } => render_letter(&config, clock, notice, sample, &output).await,
         Command::Migrate => {
             let store = open_store(&config).await?;
             store.close().await;

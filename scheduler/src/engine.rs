@@ -20,6 +20,7 @@ use crate::policy::Policy;
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::stream::{self, StreamExt};
 use kontaktvei_channels::human::TaskChannel;
+use kontaktvei_channels::letter::LetterMessage;
 use kontaktvei_channels::sms::{OutboxSms, RouteConfig, SmsChannel};
 use kontaktvei_channels::{Channel, Dispatch, Outcome};
 use kontaktvei_store::acks::{self, AckMethod};
@@ -146,7 +147,7 @@ impl Engine {
         self.clock.now()
     }
 
-    async fn policy_of_notice(&self, tx: &mut Tx, notice_id: Id) -> Result<Policy> {
+    pub(crate) async fn policy_of(&self, tx: &mut Tx, notice_id: Id) -> Result<Policy> {
         Ok(match notices::policy_snapshot(tx, notice_id).await? {
             Some(json) => serde_json::from_value(json)?,
             None => Policy::default(),
@@ -220,12 +221,20 @@ impl Engine {
             patient_birth_year: Some(patient.birth_year),
         };
         for step in steps.iter_mut().filter(|s| s.status == StepStatus::Planned) {
-            let medium = match step.channel {
-                ChannelKind::Sms => templates::Medium::Sms,
-                ChannelKind::Letter => templates::Medium::Letter,
-                _ => templates::Medium::InPerson,
-            };
-            step.body = Some(templates::render(medium, &ctx));
+            step.body = Some(match step.channel {
+                ChannelKind::Sms => templates::render(templates::Medium::Sms, &ctx),
+                ChannelKind::Letter => {
+                    let text = templates::letter(&ctx);
+                    let message = LetterMessage {
+                        title: text.title,
+                        body: text.body,
+                        code: code.clone(),
+                        link: link.clone(),
+                    };
+                    serde_json::to_string(&message)?
+                }
+                _ => templates::render(templates::Medium::InPerson, &ctx),
+            });
         }
 
         let ids = steps::insert_plan(tx, notice.id, &steps, now).await?;
@@ -311,7 +320,7 @@ impl Engine {
         }) {
             return Ok(()); // a step is still running
         }
-        let policy = self.policy_of_notice(tx, notice_id).await?;
+        let policy = self.policy_of(tx, notice_id).await?;
         let points = contact_points::list(tx, notice.patient_id).await?;
         let opening_hours = self.opening_hours(tx, &points).await?;
         let input = PlanInput {
@@ -394,7 +403,12 @@ impl Engine {
                 reason: Some("chain_exhausted".into()),
                 due_at: Some(now),
                 window_ends_at: None,
-                body: all.iter().rev().find_map(|s| s.body.clone()),
+                // What to say in person: a relay or outreach step's text if there was one.
+                body: all
+                    .iter()
+                    .rev()
+                    .filter(|s| s.channel.is_human() || s.channel == ChannelKind::Sms)
+                    .find_map(|s| s.body.clone()),
             };
             steps::append(tx, notice_id, &step, now).await?;
             tracing::warn!(notice_id = %notice_id, "contact chain exhausted: the coordinator takes over");
@@ -471,7 +485,7 @@ impl Engine {
                 None => None,
             };
             let patient = patients::get(&mut tx, notice.patient_id).await?;
-            let policy = self.policy_of_notice(&mut tx, notice.id).await?;
+            let policy = self.policy_of(&mut tx, notice.id).await?;
             let sender = organisations::get(&mut tx, notice.organisation_id)
                 .await?
                 .sms_sender;

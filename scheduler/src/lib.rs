@@ -9,6 +9,7 @@
 pub mod calendar;
 pub mod cron;
 pub mod engine;
+pub mod letters;
 pub mod plan;
 pub mod policy;
 pub mod replies;

@@ -36,6 +36,14 @@ pub struct Policy {
     /// counts as an acknowledgement. Off by default: a shared or passed-on phone answers too.
     #[serde(default)]
     pub replies_from_confirmed_number_count: bool,
+    /// The small return line above the address window. Neutral by default: a letter from
+    /// "Rusklinikken" in a shared mailbox at a shelter is a privacy breach.
+    #[serde(default = "neutral_sender_line")]
+    pub letter_sender_line: String,
+}
+
+fn neutral_sender_line() -> String {
+    "Avsender: helse- og omsorgstjenesten".to_owned()
 }
 
 impl Default for Policy {
@@ -50,6 +58,7 @@ impl Default for Policy {
             quiet_until: NaiveTime::from_hms_opt(8, 0, 0).unwrap_or_default(),
             print_cutoff: NaiveTime::from_hms_opt(14, 0, 0).unwrap_or_default(),
             replies_from_confirmed_number_count: false,
+            letter_sender_line: neutral_sender_line(),
         }
     }
 }

@@ -223,7 +223,7 @@ impl Engine {
             message.kind = InboundKind::Reply;
             message.notice_id = Some(notice.id);
             message.patient_id = Some(notice.patient_id);
-            let policy = self.policy_for(tx, notice.id).await?;
+            let policy = self.policy_of(tx, notice.id).await?;
             let confirmed = known
                 .iter()
                 .any(|c| c.patient_id == notice.patient_id && c.status == ContactStatus::Confirmed);
@@ -308,13 +308,6 @@ impl Engine {
                         .is_some_and(|c| known.iter().any(|k| k.id == c))
             })
             .map(|s| s.id))
-    }
-
-    async fn policy_for(&self, tx: &mut Tx, notice_id: Id) -> Result<crate::Policy> {
-        Ok(match notices::policy_snapshot(tx, notice_id).await? {
-            Some(json) => serde_json::from_value(json)?,
-            None => crate::Policy::default(),
-        })
     }
 }
 

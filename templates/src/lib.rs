@@ -40,7 +40,6 @@ impl Kind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Medium {
     Sms,
-    Letter,
     /// Said by staff at a low-threshold service, or by an outreach worker.
     InPerson,
 }
@@ -97,6 +96,36 @@ fn appointment(ctx: &Context<'_>) -> String {
     }
 }
 
+/// A letter's heading and body (paragraphs separated by blank lines, "- " list items). The code
+/// and the link are printed separately, large and as a QR code, by the letter renderer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LetterText {
+    pub title: String,
+    pub body: String,
+}
+
+pub fn letter(ctx: &Context<'_>) -> LetterText {
+    let what = appointment(ctx);
+    let (title, news) = match ctx.kind {
+        Kind::Booking => ("Du har fått time", format!("Du har fått time {what}.")),
+        Kind::Reschedule => ("Timen din er flyttet", format!("Timen din er flyttet til {what}.")),
+        Kind::Cancellation => ("Timen din er avlyst", format!("Timen din {what} er avlyst. Du får beskjed om ny time.")),
+        Kind::Reminder => ("Påminnelse om time", format!("Vi minner om timen din {what}.")),
+        Kind::NoShowFollowUp => (
+            "Vi savnet deg",
+            "Vi savnet deg på timen din. Ta kontakt når det passer, så finner vi en ny time sammen. Du kan også komme innom.".to_owned(),
+        ),
+        Kind::Free => ("Beskjed til deg", "Vi har en beskjed til deg. Ta kontakt med oss.".to_owned()),
+    };
+    let body = format!(
+        "Hei!\n\n{news}\n\nVi vil gjerne vite at du har fått dette brevet. Du trenger ikke BankID. Gjør ett av dette:\n         - svar med koden nedenfor på en SMS fra oss,\n         - si koden i resepsjonen eller når du ringer oss,\n         - skann QR-koden og trykk på knappen."
+    );
+    LetterText {
+        title: title.to_owned(),
+        body,
+    }
+}
+
 /// The text for one channel; plain bokmål.
 pub fn render(medium: Medium, ctx: &Context<'_>) -> String {
     let what = appointment(ctx);
@@ -114,13 +143,6 @@ pub fn render(medium: Medium, ctx: &Context<'_>) -> String {
     match medium {
         Medium::Sms => format!(
             "{news} Svar {code} på denne meldingen så vet vi at du har fått beskjeden, eller åpne {}",
-            ctx.link
-        ),
-        Medium::Letter => format!(
-            "{news}\n\nVi vil gjerne vite at du har fått dette brevet. Du trenger ikke BankID. Gjør ett av dette:\n\
-             - send en SMS med koden {code} som svar på en melding fra oss,\n\
-             - si koden {code} i resepsjonen eller når du ringer oss,\n\
-             - skann QR-koden eller åpne {} og trykk på knappen.\n\nKoden din: {code}",
             ctx.link
         ),
         Medium::InPerson => {
@@ -160,7 +182,7 @@ mod tests {
             patient_name: Some("Kari"),
             patient_birth_year: Some(1979),
         };
-        for medium in [Medium::Sms, Medium::Letter, Medium::InPerson] {
+        for medium in [Medium::Sms, Medium::InPerson] {
             let text = render(medium, &ctx);
             assert!(text.contains("K7MX3Q"), "{text}");
             assert!(
@@ -170,5 +192,18 @@ mod tests {
             assert!(!text.to_lowercase().contains("rus"), "{text}");
         }
         assert!(render(Medium::InPerson, &ctx).contains("Kari (født 1979)"));
+        let letter = letter(&ctx);
+        assert_eq!(letter.title, "Du har fått time");
+        assert!(
+            letter
+                .body
+                .contains("tirsdag 3. mars kl. 10.30, Storgata 36"),
+            "{}",
+            letter.body
+        );
+        assert!(
+            !letter.body.contains("K7MX3Q"),
+            "the renderer prints the code itself"
+        );
     }
 }

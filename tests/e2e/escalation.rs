@@ -378,7 +378,90 @@ async fn a_policy_edit_never_changes_a_notice_in_flight(app: App) {
     assert_eq!(window(&new), 2, "planned after the edit");
 }
 
+async fn a_notices_letter_renders_from_the_cli(app: App) {
+    let (_, key) = app.add_org("Poliklinikk", "clinic").await;
+    let pid = app.patient(&key, "Kari Nordmann").await;
+    let address = json!({"kind": "postal", "lines": ["Kari Nordmann", "c/o Kirkens Bymisjon", "Storgata 1"], "postal_code": "0155", "place": "Oslo", "provenance": "verified_in_person"});
+    let (status, cp) = app
+        .post(&key, &format!("/patients/{pid}/contact-points"), address)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{cp}");
+    let (_, booked) = app
+        .post(&key, "/appointments", json!({"patient_id": pid, "starts_at": in_minutes(30 * 24 * 60), "place": "Storgata 36"}))
+        .await;
+    let notice = booked["notice_ids"][0].as_str().unwrap().to_owned();
+    let (_, view) = app.get(&key, &format!("/notices/{notice}")).await;
+    assert_eq!(view["steps"][1]["channel"], "letter");
+    assert_eq!(
+        view["steps"][1]["status"], "queued",
+        "waiting for the print run: {view}"
+    );
+
+    let pdf = app.db.dir().join("letter.pdf");
+    let out = app
+        .cli(&[
+            "letter",
+            "render",
+            "--notice",
+            &notice,
+            "-o",
+            pdf.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let bytes = std::fs::read(&pdf).unwrap();
+    assert!(bytes.starts_with(b"%PDF-"));
+    assert!(
+        !String::from_utf8_lossy(&bytes).contains("Poliklinikk"),
+        "a neutral sender"
+    );
+    match std::process::Command::new("pdftotext")
+        .arg(&pdf)
+        .arg("-")
+        .output()
+    {
+        Ok(text) => {
+            let text = String::from_utf8_lossy(&text.stdout);
+            let at = |s: &str| {
+                text.find(s)
+                    .unwrap_or_else(|| panic!("{s:?} not in the letter:\n{text}"))
+            };
+            assert!(at("Kari Nordmann") < at("c/o Kirkens Bymisjon"));
+            assert!(at("c/o Kirkens Bymisjon") < at("0155 OSLO"));
+            assert!(at("0155 OSLO") < at("Du har fått time"));
+            assert!(at("Du har fått time") < at("Koden din"));
+            assert!(!text.contains("Poliklinikk"));
+        }
+        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("pdftotext is missing in CI")
+        }
+        Err(_) => eprintln!("skipping the letter's text check: pdftotext is not installed"),
+    }
+    let (_, log) = app.get(&key, &format!("/patients/{pid}/audit")).await;
+    assert!(
+        log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "letter.render" && e["actor"] == "operator")
+    );
+
+    let out = app
+        .cli(&[
+            "letter",
+            "render",
+            "--notice",
+            "01a21512-58c8-7f1e-b763-18be1c458184",
+            "-o",
+            pdf.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("--notice"), "{}", out.stderr);
+}
+
 crate::scenarios!(
+    a_notices_letter_renders_from_the_cli,
     a_policy_edit_never_changes_a_notice_in_flight,
     a_newcomer_books_sees_the_sms_and_acknowledges_with_the_code,
     the_link_asks_for_a_click_before_it_acknowledges,

@@ -31,6 +31,48 @@ use font::{Face, Fonts};
 use layout::Prepared;
 use unicode_normalization::UnicodeNormalization;
 
+/// What a letter step keeps from planning time: the words, and the code and link to print. The
+/// address and date are added when the letter is printed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LetterMessage {
+    pub title: String,
+    pub body: String,
+    pub code: String,
+    pub link: String,
+}
+
+impl LetterMessage {
+    /// The printable letter for this message to `address`, dated `date`.
+    pub fn to_content(
+        &self,
+        address: &kontaktvei_store::contact_points::PostalAddress,
+        sender_line: &str,
+        date: NaiveDate,
+        reference: &str,
+    ) -> LetterContent {
+        LetterContent {
+            recipient_lines: address.lines.clone(),
+            postal_code: address.postal_code.clone(),
+            place: address.place.clone(),
+            country: address.country.clone(),
+            sender_line: sender_line.to_owned(),
+            date,
+            reference: reference.to_owned(),
+            title: self.title.clone(),
+            body: self.body.clone(),
+            code: self.code.clone(),
+            link: self.link.clone(),
+        }
+    }
+}
+
+/// The reference printed on a letter (and typed or scanned when it comes back): `BR-` and the
+/// last ten hex digits of the step's id, which are random.
+pub fn reference_for(step_id: kontaktvei_store::Id) -> String {
+    let hex = step_id.0.simple().to_string().to_uppercase();
+    format!("BR-{}", &hex[hex.len() - 10..])
+}
+
 /// One letter's content, as the templates produce it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LetterContent {
