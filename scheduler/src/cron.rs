@@ -4,14 +4,15 @@
 //!   acknowledged get a reminder notice, planned like any other.
 //! - `auditor` (every 5 minutes): counts steps that should have run long ago or whose lease ran
 //!   out, and warns; the count is exported as a metric.
-//!
-//! The print cut-off job comes with the print batches (letter channel work).
+//! - `print` (every 15 minutes on working days): letters whose print cut-off has passed (14:00
+//!   by default, per organisation's policy) are frozen into that organisation's print batch; a
+//!   day with nothing due makes no batch.
 //!
 //! Each occurrence fires once across all instances: the instance that inserts `(job,
 //! occurrence)` into `cron_runs` first runs it. An occurrence missed while every instance was
 //! down runs when one comes back (the latest within a day), not once per missed occurrence.
 
-use crate::calendar::{OSLO, oslo_date, oslo_instant};
+use crate::calendar::{OSLO, is_working_day, oslo_date, oslo_instant};
 use crate::engine::{Engine, Result};
 use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
 use cron::Schedule;
@@ -51,6 +52,7 @@ impl Cron {
             jobs: vec![
                 job("reminder", "0 0 9 * * *"),
                 job("auditor", "0 */5 * * * *"),
+                job("print", "0 */15 * * * *"),
             ],
             stuck_steps: AtomicI64::new(0),
         }
@@ -86,6 +88,13 @@ impl Cron {
             }
             match job.name {
                 "reminder" => self.reminders(now).await?,
+                "print" => {
+                    if is_working_day(oslo_date(now)) {
+                        self.engine
+                            .make_print_batches(None, "print cut-off")
+                            .await?;
+                    }
+                }
                 _ => self.audit(now).await?,
             }
             ran.push(job.name);

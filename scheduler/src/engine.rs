@@ -143,6 +143,11 @@ impl Engine {
         &self.store
     }
 
+    /// Posten's delivery calendar this engine plans with.
+    pub fn postal(&self) -> &crate::calendar::PostalCalendar {
+        &self.config.postal
+    }
+
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }

@@ -811,7 +811,213 @@ async fn a_passing_provider_error_is_retried_with_backoff_inside_the_window(back
     .await;
 }
 
+impl World {
+    async fn batches(&self) -> Vec<kontaktvei_store::print::PrintBatch> {
+        let mut tx = self.store.begin_read().await.unwrap();
+        let b = kontaktvei_store::print::batches(&mut tx, self.clinic, 100)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        b
+    }
+
+    async fn letters(&self, batch: Id) -> Vec<kontaktvei_store::print::Letter> {
+        let mut tx = self.store.begin_read().await.unwrap();
+        let l = kontaktvei_store::print::letters_in(&mut tx, batch)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        l
+    }
+}
+
+async fn letters_before_the_cut_off_go_in_that_days_batch(backend: &str) {
+    // Tuesday 10:00: the letter is due for today's 14:00 print run.
+    on(backend, tuesday_morning(), async |w| {
+        let p = w.patient(&["postal", "outreach"]).await;
+        let early = w.book(p, w.now() + TimeDelta::days(30)).await;
+        w.advance(TimeDelta::hours(5)).await; // 14:00
+        let batches = w.batches().await;
+        assert_eq!(batches.len(), 1, "today's batch");
+        assert_eq!(batches[0].letters, 1);
+        let letters = w.letters(batches[0].id).await;
+        assert_eq!(letters[0].notice_id, early.id);
+        assert!(letters[0].reference.starts_with("BR-"));
+        assert_eq!(
+            w.summary(&early).await[1].1,
+            Sending,
+            "in the batch, not yet posted"
+        );
+        // Booked after the cut-off: tomorrow's batch.
+        w.advance(TimeDelta::minutes(10)).await; // 14:10
+        let late = w.book(p, w.now() + TimeDelta::days(30)).await;
+        w.advance(TimeDelta::hours(12)).await; // Wednesday 02:10
+        assert_eq!(
+            w.batches().await.len(),
+            1,
+            "nothing before tomorrow's cut-off"
+        );
+        w.advance(TimeDelta::hours(12)).await; // Wednesday 14:10
+        let batches = w.batches().await;
+        assert_eq!(batches.len(), 2);
+        assert_eq!(w.letters(batches[0].id).await[0].notice_id, late.id);
+        // Days with nothing due make no batch.
+        w.advance(TimeDelta::days(1)).await;
+        assert_eq!(w.batches().await.len(), 2);
+    })
+    .await;
+}
+
+async fn a_letter_due_over_easter_is_printed_the_tuesday_after(backend: &str) {
+    on(backend, oslo(2026, 4, 2, 10, 0), async |w| {
+        let p = w.patient(&["postal", "outreach"]).await;
+        w.book(p, oslo(2026, 4, 30, 10, 0)).await;
+        w.advance(TimeDelta::days(4) + TimeDelta::hours(20)).await; // Monday 6 April (Easter Monday) 06:00
+        assert!(w.batches().await.is_empty(), "no print run over Easter");
+        w.advance(TimeDelta::hours(32)).await; // Tuesday 7 April 14:00
+        assert_eq!(w.batches().await.len(), 1);
+    })
+    .await;
+}
+
+async fn two_instances_make_one_batch(backend: &str) {
+    on(backend, oslo(2026, 3, 10, 13, 50), async |w| {
+        let p = w.patient(&["postal", "outreach"]).await;
+        w.book(p, w.now() + TimeDelta::days(30)).await;
+        w.clock.set(oslo(2026, 3, 10, 14, 1));
+        let other = Cron::new(w.engine.clone(), "another instance");
+        let (a, b) = tokio::join!(w.cron.run_due(w.now()), other.run_due(w.now()));
+        a.unwrap();
+        b.unwrap();
+        assert_eq!(w.batches().await.len(), 1);
+    })
+    .await;
+}
+
+async fn a_posted_letter_waits_for_its_window_then_escalates(backend: &str) {
+    on(backend, tuesday_morning(), async |w| {
+        let p = w.patient(&["postal", "outreach"]).await;
+        let notice = w.book(p, w.now() + TimeDelta::days(30)).await;
+        w.advance(TimeDelta::hours(5)).await; // the 14:00 batch
+        let batch = w.batches().await[0].clone();
+        let mut tx = w.store.begin().await.unwrap();
+        assert!(
+            w.engine
+                .mark_batch_printed(&mut tx, batch.id)
+                .await
+                .unwrap()
+        );
+        let posted_on = chrono::NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
+        assert!(
+            w.engine
+                .mark_batch_posted(&mut tx, batch.id, posted_on)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !w.engine
+                .mark_batch_posted(&mut tx, batch.id, posted_on)
+                .await
+                .unwrap(),
+            "once"
+        );
+        tx.commit().await.unwrap();
+        let letter = &w.letters(batch.id).await[0];
+        // Posted Tuesday 10 March (ISO week 11, odd: this address gets post Tue/Thu, and
+        // Mon/Wed/Fri in even weeks). D+2 working days is Thursday 12, a delivery day; D+5 is
+        // Tuesday 17, but week 12 delivers Mon/Wed/Fri, so Wednesday 18.
+        assert_eq!(
+            letter.expected_from,
+            chrono::NaiveDate::from_ymd_opt(2026, 3, 12)
+        );
+        assert_eq!(
+            letter.expected_to,
+            chrono::NaiveDate::from_ymd_opt(2026, 3, 18)
+        );
+        let step = w.steps(&notice).await[1].clone();
+        assert_eq!(step.status, Sent);
+        // Two working days after the latest expected day, at 16:00: Friday 20 March.
+        assert_eq!(step.window_ends_at, Some(oslo(2026, 3, 20, 16, 0)));
+        w.advance(TimeDelta::days(10)).await; // Friday 20 March 14:00
+        assert_eq!(w.summary(&notice).await[1].1, Sent);
+        w.advance(TimeDelta::hours(3)).await;
+        let summary = w.summary(&notice).await;
+        assert_eq!(summary[1].1, Expired);
+        assert_eq!(summary[3].0, Outreach);
+        assert_eq!(summary[3].1, Sent, "the outreach team has it: {summary:?}");
+    })
+    .await;
+}
+
+async fn a_returned_letter_escalates_at_once(backend: &str) {
+    on(backend, tuesday_morning(), async |w| {
+        let p = w.patient(&["postal", "outreach"]).await;
+        let notice = w.book(p, w.now() + TimeDelta::days(30)).await;
+        w.advance(TimeDelta::hours(5)).await;
+        let batch = w.batches().await[0].clone();
+        let mut tx = w.store.begin().await.unwrap();
+        w.engine
+            .mark_batch_posted(
+                &mut tx,
+                batch.id,
+                chrono::NaiveDate::from_ymd_opt(2026, 3, 10).unwrap(),
+            )
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        w.advance(TimeDelta::days(3)).await;
+        let reference = w.letters(batch.id).await[0].reference.clone();
+        let mut tx = w.store.begin().await.unwrap();
+        // Typed in lower case at the desk; recorded twice by mistake.
+        w.engine
+            .letter_returned(&mut tx, &reference.to_lowercase(), "ukjent adressat")
+            .await
+            .unwrap();
+        w.engine
+            .letter_returned(&mut tx, &reference, "ukjent adressat")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let summary = w.summary(&notice).await;
+        assert_eq!(summary[1], (Letter, Failed, Some("returned_letter".into())));
+        assert!(
+            matches!(summary[3].1, Queued | Sent),
+            "escalated at once: {summary:?}"
+        );
+        let mut tx = w.store.begin_read().await.unwrap();
+        let address = contact_points::list(&mut tx, p)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| c.address.is_some())
+            .unwrap();
+        let followups = tasks::for_patient(&mut tx, p).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(address.status, contact_points::ContactStatus::Failed);
+        assert_eq!(
+            followups
+                .iter()
+                .filter(|t| t.kind == tasks::TaskKind::CoordinatorFollowUp)
+                .count(),
+            1,
+            "the coordinator is told once"
+        );
+        // The next plan skips the address.
+        let again = w.book(p, w.now() + TimeDelta::days(30)).await;
+        assert_eq!(
+            w.summary(&again).await[1],
+            (Letter, Skipped, Some("contact_point_failed".into()))
+        );
+    })
+    .await;
+}
+
 both!(
+    letters_before_the_cut_off_go_in_that_days_batch,
+    a_letter_due_over_easter_is_printed_the_tuesday_after,
+    two_instances_make_one_batch,
+    a_posted_letter_waits_for_its_window_then_escalates,
+    a_returned_letter_escalates_at_once,
     a_passing_provider_error_is_retried_with_backoff_inside_the_window,
     an_sms_that_would_arrive_after_the_appointment_is_not_sent,
     an_acknowledged_appointment_gets_a_reminder_two_days_before,

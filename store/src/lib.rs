@@ -26,6 +26,7 @@ pub mod organisations;
 pub mod outbox;
 pub mod patients;
 pub mod phone;
+pub mod print;
 pub mod staff;
 pub mod steps;
 pub mod tasks;

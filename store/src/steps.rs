@@ -360,42 +360,48 @@ pub async fn transition(
     changes: StepChanges,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let step = get(tx, id).await?;
-    if !from.contains(&step.status) || (step.status.rank() > to.rank() && !to.is_final()) {
-        return Ok(false);
+    // Compare-and-set, again if someone moved the step between our read and our write (under
+    // PostgreSQL's read committed, a concurrent report or send may commit in between) as long
+    // as it is still in a state we may move from.
+    for _ in 0..3 {
+        let step = get(tx, id).await?;
+        if !from.contains(&step.status) || (step.status.rank() > to.rank() && !to.is_final()) {
+            return Ok(false);
+        }
+        let finished_at = if to.is_final() {
+            Some(now)
+        } else {
+            step.finished_at
+        };
+        let moved = on_tx!(tx, |c| {
+            sqlx::query(
+                "UPDATE steps SET status = $3, reason = COALESCE($4, reason), due_at = COALESCE($5, due_at),
+                        window_ends_at = COALESCE($6, window_ends_at), idempotency_key = COALESCE($7, idempotency_key),
+                        provider_ref = COALESCE($8, provider_ref), sent_at = COALESCE($9, sent_at), finished_at = $10,
+                        lease_owner = NULL, lease_until = 0, updated_at = $11
+                 WHERE id = $1 AND status = $2",
+            )
+            .bind(id)
+            .bind(step.status)
+            .bind(to)
+            .bind(reason)
+            .bind(changes.due_at)
+            .bind(changes.window_ends_at)
+            .bind(&changes.idempotency_key)
+            .bind(&changes.provider_ref)
+            .bind(changes.sent_at)
+            .bind(finished_at)
+            .bind(now)
+            .execute(c)
+            .await?
+            .rows_affected()
+        });
+        if moved == 1 {
+            record_event(tx, id, to, reason, now).await?;
+            return Ok(true);
+        }
     }
-    let finished_at = if to.is_final() {
-        Some(now)
-    } else {
-        step.finished_at
-    };
-    let moved = on_tx!(tx, |c| {
-        sqlx::query(
-            "UPDATE steps SET status = $3, reason = COALESCE($4, reason), due_at = COALESCE($5, due_at),
-                    window_ends_at = COALESCE($6, window_ends_at), idempotency_key = COALESCE($7, idempotency_key),
-                    provider_ref = COALESCE($8, provider_ref), sent_at = COALESCE($9, sent_at), finished_at = $10,
-                    lease_owner = NULL, lease_until = 0, updated_at = $11
-             WHERE id = $1 AND status = $2",
-        )
-        .bind(id)
-        .bind(step.status)
-        .bind(to)
-        .bind(reason)
-        .bind(changes.due_at)
-        .bind(changes.window_ends_at)
-        .bind(&changes.idempotency_key)
-        .bind(&changes.provider_ref)
-        .bind(changes.sent_at)
-        .bind(finished_at)
-        .bind(now)
-        .execute(c)
-        .await?
-        .rows_affected()
-    });
-    if moved == 1 {
-        record_event(tx, id, to, reason, now).await?;
-    }
-    Ok(moved == 1)
+    Ok(false)
 }
 
 /// Fields a transition may set (left `None`, they keep their value).
@@ -456,7 +462,7 @@ pub async fn stuck(tx: &mut Tx, now: DateTime<Utc>, overdue: DateTime<Utc>) -> R
         sqlx::query_scalar(
             "SELECT COUNT(*) FROM steps
              WHERE (status IN ('planned', 'queued') AND due_at <= $2)
-                OR (status = 'sending' AND lease_until < $1)",
+                OR (status = 'sending' AND lease_until < $1 AND channel <> 'letter')",
         )
         .bind(now.timestamp_millis())
         .bind(overdue)
@@ -604,4 +610,19 @@ pub async fn record_sent_after_report(
         .await?;
     }
     Ok(moved == 1)
+}
+
+/// Letter steps waiting for the print run whose time has come, oldest first.
+pub async fn due_letters(tx: &mut Tx, now: DateTime<Utc>) -> Result<Vec<Step>> {
+    Ok(on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT id, notice_id, position, channel, contact_point_id, status, reason, due_at, window_ends_at, body,
+                    attempts, lease_owner, lease_until, idempotency_key, provider_ref, sent_at, finished_at,
+                    created_at, updated_at
+             FROM steps WHERE channel = 'letter' AND status = 'queued' AND due_at <= $1 ORDER BY due_at, id",
+        )
+        .bind(now)
+        .fetch_all(c)
+        .await?
+    }))
 }
