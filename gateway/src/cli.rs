@@ -47,6 +47,46 @@ enum Command {
         #[command(subcommand)]
         command: LetterCommand,
     },
+    /// The print room: batches, the PDF, posted and returned letters.
+    Print {
+        #[command(subcommand)]
+        command: PrintCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PrintCommand {
+    /// List an organisation's print batches, one JSON object per line, newest first.
+    Batches {
+        #[arg(long, value_name = "ID", value_parser = parse_text::<Id>)]
+        org: Id,
+    },
+    /// Put every letter waiting for a print run in a batch now; prints the batches made.
+    Now {
+        #[arg(long, value_name = "ID", value_parser = parse_text::<Id>)]
+        org: Id,
+    },
+    /// Write a batch's letters as one PDF (each letter from an odd page).
+    Pdf {
+        #[arg(long, value_name = "ID", value_parser = parse_text::<Id>)]
+        batch: Id,
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// The batch went in the post (today, or --on YYYY-MM-DD).
+    Posted {
+        #[arg(long, value_name = "ID", value_parser = parse_text::<Id>)]
+        batch: Id,
+        #[arg(long, value_name = "DATE")]
+        on: Option<chrono::NaiveDate>,
+    },
+    /// A letter came back: its reference (printed on it) and why.
+    Returned {
+        #[arg(long)]
+        reference: String,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -224,6 +264,109 @@ async fn render_letter(
     Ok(())
 }
 
+/// The print room's commands, as the operator (each read of letters is audited as such).
+async fn print_room(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    command: PrintCommand,
+) -> anyhow::Result<()> {
+    use kontaktvei_store::print;
+    let store = open_store(config).await?;
+    let engine = kontaktvei_scheduler::Engine::new(
+        store.clone(),
+        clock.clone(),
+        kontaktvei_scheduler::EngineConfig {
+            public_base_url: String::new(),
+            instance: "cli".into(),
+            postal: kontaktvei_scheduler::calendar::PostalCalendar::default(),
+        },
+    );
+    let now = clock.now();
+    let result = async {
+        match command {
+            PrintCommand::Batches { org } => {
+                let mut tx = store.begin_read().await?;
+                for b in print::batches(&mut tx, org, 100).await? {
+                    println!("{}", serde_json::to_string(&b)?);
+                }
+                tx.commit().await?;
+            }
+            PrintCommand::Now { org } => {
+                organisations::get(&mut store.begin_read().await?, org)
+                    .await
+                    .map_err(|_| anyhow::anyhow!("--org: no organisation has the id {org}"))?;
+                for b in engine.print_now(org, "operator").await? {
+                    println!("{}", serde_json::to_string(&b)?);
+                }
+            }
+            PrintCommand::Pdf { batch, output } => {
+                let mut tx = store.begin().await?;
+                print::batch(&mut tx, batch)
+                    .await
+                    .map_err(|_| anyhow::anyhow!("--batch: no print batch has the id {batch}"))?;
+                let pdf = engine.batch_pdf(&mut tx, batch).await?;
+                for letter in print::letters_in(&mut tx, batch).await? {
+                    let patient = kontaktvei_store::notices::get(&mut tx, letter.notice_id)
+                        .await?
+                        .patient_id;
+                    audit::record(
+                        &mut tx,
+                        &Actor::operator(),
+                        "letter.download",
+                        Some(patient),
+                        Some(letter.id),
+                        Outcome::Allowed,
+                        now,
+                    )
+                    .await?;
+                }
+                tx.commit().await?;
+                std::fs::write(&output, pdf)
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", output.display()))?;
+                eprintln!("wrote {}", output.display());
+            }
+            PrintCommand::Posted { batch, on } => {
+                let mut tx = store.begin().await?;
+                print::batch(&mut tx, batch)
+                    .await
+                    .map_err(|_| anyhow::anyhow!("--batch: no print batch has the id {batch}"))?;
+                let on = on.unwrap_or_else(|| kontaktvei_scheduler::calendar::oslo_date(now));
+                if !engine.mark_batch_posted(&mut tx, batch, on).await? {
+                    anyhow::bail!("--batch: this batch is already posted");
+                }
+                tx.commit().await?;
+                eprintln!("batch {batch} posted on {on}");
+            }
+            PrintCommand::Returned { reference, reason } => {
+                if reason.trim().is_empty() {
+                    anyhow::bail!("--reason: say why it came back, e.g. \"ukjent adressat\"");
+                }
+                let mut tx = store.begin().await?;
+                let letter = engine
+                    .letter_returned(&mut tx, &reference, reason.trim())
+                    .await
+                    .map_err(|e| match e {
+                        kontaktvei_scheduler::engine::Error::Store(
+                            kontaktvei_store::Error::NotFound(_),
+                        ) => {
+                            anyhow::anyhow!(
+                                "--reference: no letter has the reference {}",
+                                reference.trim()
+                            )
+                        }
+                        other => other.into(),
+                    })?;
+                tx.commit().await?;
+                eprintln!("letter {} recorded as returned", letter.reference);
+            }
+        }
+        Ok::<(), anyhow::Error>(())
+    }
+    .await;
+    store.close().await;
+    result
+}
+
 async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = match config.clock {
         Some(shifted) => {
@@ -245,6 +388,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
                     output,
                 },
         } => render_letter(&config, clock, notice, sample, &output).await,
+        Command::Print { command } => print_room(&config, clock, command).await,
         Command::Migrate => {
             let store = open_store(&config).await?;
             store.close().await;

@@ -76,11 +76,34 @@ impl Engine {
         only: Option<Id>,
         created_by: &str,
     ) -> Result<Vec<PrintBatch>> {
+        self.batch_letters(only, created_by, self.now()).await
+    }
+
+    /// "Print now": every letter waiting for a print run, due or not, in a batch at once.
+    pub async fn print_now(
+        &self,
+        organisation_id: Id,
+        created_by: &str,
+    ) -> Result<Vec<PrintBatch>> {
+        self.batch_letters(
+            Some(organisation_id),
+            created_by,
+            self.now() + chrono::TimeDelta::days(3660),
+        )
+        .await
+    }
+
+    async fn batch_letters(
+        &self,
+        only: Option<Id>,
+        created_by: &str,
+        due_by: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<PrintBatch>> {
         let now = self.now();
         let date = oslo_date(now);
         let mut tx = self.store().begin().await?;
         let mut by_org: BTreeMap<Id, Vec<(Step, LetterContent)>> = BTreeMap::new();
-        for step in steps::due_letters(&mut tx, now).await? {
+        for step in steps::due_letters(&mut tx, due_by).await? {
             let notice = notices::get(&mut tx, step.notice_id).await?;
             if only.is_some_and(|o| o != notice.organisation_id) {
                 continue;

@@ -7,6 +7,7 @@
 //! fail, so CI can never pass without having tested PostgreSQL.
 
 mod kannel_support;
+mod letters;
 mod support;
 
 mod access;

@@ -8,6 +8,7 @@ mod notices;
 mod organisations;
 mod outbox;
 mod patients;
+mod print;
 
 use crate::auth::Caller;
 use crate::context::AppContext;
@@ -55,6 +56,8 @@ pub(crate) mod roles {
     /// Anyone at a desk or on the phone may type in a patient's code.
     pub const ENTER_CODE: Access = any(&[Admin, Clinic, Coordinator, Relay, Outreach]);
     pub const READ_STAFF: Access = any(&[Admin, Clinic, Coordinator, Relay, Outreach]);
+    /// The print room prints and posts letters; it sees addresses only in the letters.
+    pub const PRINT: Access = any(&[Admin, Print]);
 }
 
 /// A list answer: `{"items": […]}`, with a cursor when more pages follow.
@@ -163,6 +166,7 @@ pub fn router(ctx: AppContext) -> Router<AppContext> {
         .merge(notices::router())
         .merge(acks::router())
         .merge(outbox::router())
+        .merge(print::router())
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
             crate::idempotency::idempotent,
@@ -213,6 +217,8 @@ mod openapi {
             appointments::reschedule, appointments::cancel, appointments::attendance,
             notices::get, notices::list_for_patient, acks::create,
             outbox::list, outbox::tasks,
+            print::list, print::print_now, print::manifest, print::manifest_csv, print::pdf,
+            print::printed, print::posted, print::returned,
         ),
         components(schemas(crate::problem::Problem, kontaktvei_store::FieldError))
     )]
