@@ -187,8 +187,10 @@ impl Engine {
     }
 
     /// The batch as one PDF (each letter from an odd page), rendered again from what was frozen.
+    /// Nothing is stored; after the policy's retention period it is no longer given out.
     pub async fn batch_pdf(&self, tx: &mut Tx, batch_id: Id) -> Result<Vec<u8>> {
         let batch = print::batch(tx, batch_id).await?;
+        self.within_retention(tx, &batch).await?;
         let date = oslo_date(batch.created_at);
         let mut contents = Vec::new();
         for letter in print::letters_in(tx, batch_id).await? {
@@ -197,6 +199,36 @@ impl Engine {
         }
         let (pdf, _) = kontaktvei_channels::letter::render_many(&contents).map_err(render_error)?;
         Ok(pdf)
+    }
+
+    async fn within_retention(&self, tx: &mut Tx, batch: &PrintBatch) -> Result<()> {
+        let policy: crate::Policy =
+            match kontaktvei_store::organisations::policy(tx, batch.organisation_id).await? {
+                Some(json) => serde_json::from_value(json)?,
+                None => crate::Policy::default(),
+            };
+        let days = i64::from(policy.print_retention_days);
+        if self.now() - batch.created_at > chrono::TimeDelta::days(days) {
+            return Err(Error::Store(kontaktvei_store::Error::Conflict(format!(
+                "this batch is older than {days} days, so its letters are no longer given out (they hold names and addresses)"
+            ))));
+        }
+        Ok(())
+    }
+
+    /// One letter of a batch again (a reprint), as it was printed.
+    pub async fn letter_pdf(&self, tx: &mut Tx, reference: &str) -> Result<(Letter, Vec<u8>)> {
+        let letter = print::letter_by_reference(tx, &reference.trim().to_uppercase())
+            .await?
+            .ok_or(not_found("letter"))?;
+        let batch = print::batch(tx, letter.batch_id).await?;
+        self.within_retention(tx, &batch).await?;
+        let step = steps::get(tx, letter.step_id).await?;
+        let content = self
+            .letter_for_step(tx, &step, oslo_date(batch.created_at))
+            .await?;
+        let pdf = kontaktvei_channels::letter::render(&content).map_err(render_error)?;
+        Ok((letter, pdf))
     }
 
     pub async fn mark_batch_printed(&self, tx: &mut Tx, batch_id: Id) -> Result<bool> {

@@ -40,6 +40,13 @@ pub struct Policy {
     /// "Rusklinikken" in a shared mailbox at a shelter is a privacy breach.
     #[serde(default = "neutral_sender_line")]
     pub letter_sender_line: String,
+    /// How many days a print batch's letters can be downloaded (they hold names and addresses).
+    #[serde(default = "default_retention")]
+    pub print_retention_days: u32,
+}
+
+fn default_retention() -> u32 {
+    30
 }
 
 fn neutral_sender_line() -> String {
@@ -59,6 +66,7 @@ impl Default for Policy {
             print_cutoff: NaiveTime::from_hms_opt(14, 0, 0).unwrap_or_default(),
             replies_from_confirmed_number_count: false,
             letter_sender_line: neutral_sender_line(),
+            print_retention_days: default_retention(),
         }
     }
 }
@@ -91,6 +99,12 @@ impl Policy {
             if !(1..=720).contains(&hours) {
                 out.push((field, "must be between 1 and 720 hours".to_owned()));
             }
+        }
+        if !(1..=365).contains(&self.print_retention_days) {
+            out.push((
+                "print_retention_days",
+                "must be between 1 and 365 days".to_owned(),
+            ));
         }
         if !(1..=20).contains(&self.letter_ack_working_days) {
             out.push((

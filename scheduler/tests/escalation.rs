@@ -1012,7 +1012,33 @@ async fn a_returned_letter_escalates_at_once(backend: &str) {
     .await;
 }
 
+async fn a_batchs_letters_are_not_given_out_after_the_retention_period(backend: &str) {
+    on(backend, tuesday_morning(), async |w| {
+        let p = w.patient(&["postal", "outreach"]).await;
+        w.book(p, w.now() + TimeDelta::days(60)).await;
+        w.advance(TimeDelta::hours(5)).await;
+        let batch = w.batches().await[0].clone();
+        let reference = w.letters(batch.id).await[0].reference.clone();
+        let mut tx = w.store.begin().await.unwrap();
+        let pdf = w.engine.batch_pdf(&mut tx, batch.id).await.unwrap();
+        assert!(pdf.starts_with(b"%PDF-"));
+        let (_, one) = w.engine.letter_pdf(&mut tx, &reference).await.unwrap();
+        assert!(one.starts_with(b"%PDF-"));
+        tx.commit().await.unwrap();
+        w.clock.advance(TimeDelta::days(31));
+        let mut tx = w.store.begin().await.unwrap();
+        assert!(
+            w.engine.batch_pdf(&mut tx, batch.id).await.is_err(),
+            "30 days by default"
+        );
+        assert!(w.engine.letter_pdf(&mut tx, &reference).await.is_err());
+        tx.commit().await.unwrap();
+    })
+    .await;
+}
+
 both!(
+    a_batchs_letters_are_not_given_out_after_the_retention_period,
     letters_before_the_cut_off_go_in_that_days_batch,
     a_letter_due_over_easter_is_printed_the_tuesday_after,
     two_instances_make_one_batch,

@@ -162,6 +162,19 @@ async fn letters_from_the_print_room(app: App) {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // A reprint of the one letter.
+    let one = app
+        .http
+        .get(app.url(&format!("/letters/{reference}/pdf")))
+        .bearer_auth(&print_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one.status(), StatusCode::OK);
+    assert!(one.bytes().await.unwrap().starts_with(b"%PDF-"));
+    let (status, _) = app.get(&print_key, "/letters/BR-0000000000/pdf").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
     // It comes back: typed in lower case at the desk.
     let (status, problem) = app
         .post(

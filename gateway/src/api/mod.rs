@@ -218,7 +218,7 @@ mod openapi {
             notices::get, notices::list_for_patient, acks::create,
             outbox::list, outbox::tasks,
             print::list, print::print_now, print::manifest, print::manifest_csv, print::pdf,
-            print::printed, print::posted, print::returned,
+            print::printed, print::posted, print::returned, print::reprint,
         ),
         components(schemas(crate::problem::Problem, kontaktvei_store::FieldError))
     )]

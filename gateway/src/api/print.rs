@@ -31,6 +31,7 @@ pub fn router() -> Router<AppContext> {
         .route("/print-batches/{id}/printed", routing::post(printed))
         .route("/print-batches/{id}/posted", routing::post(posted))
         .route("/letters/returned", routing::post(returned))
+        .route("/letters/{reference}/pdf", routing::get(reprint))
 }
 
 /// A batch of the caller's organisation, or 404.
@@ -304,4 +305,44 @@ pub async fn returned(
         .ok_or(ApiError::NotFound("letter"))?;
     tx.commit().await?;
     Ok(Json(line(letter)))
+}
+
+/// One letter again, as it was printed (a reprint), by its reference.
+#[utoipa::path(get, path = "/letters/{reference}/pdf", tag = "letters", responses((status = 200, content_type = "application/pdf"), (status = 404, body = crate::problem::Problem)))]
+pub async fn reprint(
+    State(ctx): State<AppContext>,
+    caller: Caller,
+    axum::extract::Path(reference): axum::extract::Path<String>,
+) -> ApiResult<Response> {
+    caller.require(roles::PRINT, "reprint letters")?;
+    let mut tx = ctx.store.begin().await?;
+    let Some(found) = print::letter_by_reference(&mut tx, &reference.trim().to_uppercase()).await?
+    else {
+        return Err(ApiError::NotFound("letter"));
+    };
+    if print::batch(&mut tx, found.batch_id).await?.organisation_id != caller.organisation_id {
+        return Err(ApiError::NotFound("letter"));
+    }
+    let (letter, pdf) = ctx.engine.letter_pdf(&mut tx, &reference).await?;
+    let patient = notices::get(&mut tx, letter.notice_id).await?.patient_id;
+    audit::record(
+        &mut tx,
+        &caller.actor(),
+        "letter.download",
+        Some(patient),
+        Some(letter.id),
+        Outcome::Allowed,
+        ctx.clock.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    let disposition = format!("attachment; filename=\"letter-{}.pdf\"", letter.reference);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        pdf,
+    )
+        .into_response())
 }
