@@ -229,7 +229,11 @@ impl Engine {
             step.body = Some(match step.channel {
                 ChannelKind::Sms => templates::render(templates::Medium::Sms, &ctx),
                 ChannelKind::Letter => {
-                    let text = templates::letter(&ctx);
+                    let mut text = templates::letter(&ctx);
+                    if !policy.letter_contact_text.trim().is_empty() {
+                        text.body =
+                            format!("{}\n\n{}", text.body, policy.letter_contact_text.trim());
+                    }
                     let message = LetterMessage {
                         title: text.title,
                         body: text.body,

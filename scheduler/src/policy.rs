@@ -40,6 +40,10 @@ pub struct Policy {
     /// "Rusklinikken" in a shared mailbox at a shelter is a privacy breach.
     #[serde(default = "neutral_sender_line")]
     pub letter_sender_line: String,
+    /// Who to call and when, printed in every letter, e.g. "Ring oss på 22 00 00 00, hverdager
+    /// 08.00–15.30." Empty: left out.
+    #[serde(default)]
+    pub letter_contact_text: String,
     /// How many days a print batch's letters can be downloaded (they hold names and addresses).
     #[serde(default = "default_retention")]
     pub print_retention_days: u32,
@@ -67,6 +71,7 @@ impl Default for Policy {
             replies_from_confirmed_number_count: false,
             letter_sender_line: neutral_sender_line(),
             print_retention_days: default_retention(),
+            letter_contact_text: String::new(),
         }
     }
 }

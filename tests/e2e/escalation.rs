@@ -379,7 +379,19 @@ async fn a_policy_edit_never_changes_a_notice_in_flight(app: App) {
 }
 
 async fn a_notices_letter_renders_from_the_cli(app: App) {
-    let (_, key) = app.add_org("Poliklinikk", "clinic").await;
+    let (org, key) = app.add_org("Poliklinikk", "clinic").await;
+    // Who to call goes in every letter.
+    let (_, mut policy) = app.get(&key, &format!("/organisations/{org}/policy")).await;
+    policy["letter_contact_text"] = json!("Ring oss på 22 00 00 00, hverdager 08.00–15.30.");
+    let r = app
+        .http
+        .put(app.url(&format!("/organisations/{org}/policy")))
+        .bearer_auth(&key)
+        .json(&policy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
     let pid = app.patient(&key, "Kari Nordmann").await;
     let address = json!({"kind": "postal", "lines": ["Kari Nordmann", "c/o Kirkens Bymisjon", "Storgata 1"], "postal_code": "0155", "place": "Oslo", "provenance": "verified_in_person"});
     let (status, cp) = app
@@ -429,7 +441,8 @@ async fn a_notices_letter_renders_from_the_cli(app: App) {
             assert!(at("Kari Nordmann") < at("c/o Kirkens Bymisjon"));
             assert!(at("c/o Kirkens Bymisjon") < at("0155 OSLO"));
             assert!(at("0155 OSLO") < at("Du har fått time"));
-            assert!(at("Du har fått time") < at("Koden din"));
+            assert!(at("Du har fått time") < at("Ring oss på 22 00 00 00"));
+            assert!(at("Ring oss på 22 00 00 00") < at("Koden din"));
             assert!(!text.contains("Poliklinikk"));
         }
         Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
