@@ -14,6 +14,9 @@ use kontaktvei_store::tasks::{self, NewTask, TaskKind};
 use kontaktvei_store::{Id, Tx, contact_points, notices};
 use std::collections::BTreeMap;
 
+/// The most letters one print batch (one PDF) holds; a 1,000-letter PDF needs under 100 MB to make.
+pub const BATCH_LETTERS: usize = 1000;
+
 fn not_found(what: &'static str) -> Error {
     Error::Store(kontaktvei_store::Error::NotFound(what))
 }
@@ -125,12 +128,23 @@ impl Engine {
         }
         let renderer = LetterRenderer::new().map_err(render_error)?;
         let mut made = Vec::new();
+        let mut chunks = Vec::new();
         for (organisation_id, mut letters) in by_org {
             letters.sort_by(|a, b| {
                 a.1.postal_code
                     .cmp(&b.1.postal_code)
                     .then(a.0.id.cmp(&b.0.id))
             });
+            // One PDF holds a whole batch in memory while it is made (10,000 letters: 750 MB),
+            // so a big day becomes several batches of at most BATCH_LETTERS, each its own PDF.
+            while letters.len() > BATCH_LETTERS {
+                let rest = letters.split_off(BATCH_LETTERS);
+                chunks.push((organisation_id, letters));
+                letters = rest;
+            }
+            chunks.push((organisation_id, letters));
+        }
+        for (organisation_id, letters) in chunks {
             let contents: Vec<LetterContent> = letters.iter().map(|(_, c)| c.clone()).collect();
             let (_, pages) = renderer.render_many(&contents).map_err(render_error)?;
             let batch = PrintBatch {
