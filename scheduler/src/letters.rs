@@ -14,9 +14,6 @@ use kontaktvei_store::tasks::{self, NewTask, TaskKind};
 use kontaktvei_store::{Id, Tx, contact_points, notices};
 use std::collections::BTreeMap;
 
-/// The most letters one print batch (one PDF) holds; a 1,000-letter PDF needs under 100 MB to make.
-pub const BATCH_LETTERS: usize = 1000;
-
 fn not_found(what: &'static str) -> Error {
     Error::Store(kontaktvei_store::Error::NotFound(what))
 }
@@ -136,9 +133,14 @@ impl Engine {
                     .then(a.0.id.cmp(&b.0.id))
             });
             // One PDF holds a whole batch in memory while it is made (10,000 letters: 750 MB),
-            // so a big day becomes several batches of at most BATCH_LETTERS, each its own PDF.
-            while letters.len() > BATCH_LETTERS {
-                let rest = letters.split_off(BATCH_LETTERS);
+            // so a big day becomes several batches of at most the policy's size, each its own PDF.
+            let max = self
+                .organisation_policy(&mut tx, organisation_id)
+                .await?
+                .print_batch_max_letters
+                .max(1) as usize;
+            while letters.len() > max {
+                let rest = letters.split_off(max);
                 chunks.push((organisation_id, letters));
                 letters = rest;
             }
@@ -215,12 +217,18 @@ impl Engine {
         Ok(pdf)
     }
 
-    async fn within_retention(&self, tx: &mut Tx, batch: &PrintBatch) -> Result<()> {
-        let policy: crate::Policy =
-            match kontaktvei_store::organisations::policy(tx, batch.organisation_id).await? {
+    /// The organisation's current policy (print settings are the print room's, not a notice's).
+    async fn organisation_policy(&self, tx: &mut Tx, organisation_id: Id) -> Result<crate::Policy> {
+        Ok(
+            match kontaktvei_store::organisations::policy(tx, organisation_id).await? {
                 Some(json) => serde_json::from_value(json)?,
                 None => crate::Policy::default(),
-            };
+            },
+        )
+    }
+
+    async fn within_retention(&self, tx: &mut Tx, batch: &PrintBatch) -> Result<()> {
+        let policy = self.organisation_policy(tx, batch.organisation_id).await?;
         let days = i64::from(policy.print_retention_days);
         if self.now() - batch.created_at > chrono::TimeDelta::days(days) {
             return Err(Error::Store(kontaktvei_store::Error::Conflict(format!(

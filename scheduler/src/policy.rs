@@ -44,6 +44,10 @@ pub struct Policy {
     /// 08.00–15.30." Empty: left out.
     #[serde(default)]
     pub letter_contact_text: String,
+    /// The most letters in one print batch (one PDF); a bigger day becomes several batches.
+    /// Making a PDF holds it in memory: 1,000 letters take about 100 MB.
+    #[serde(default = "default_batch_letters")]
+    pub print_batch_max_letters: u32,
     /// How many days a print batch's letters can be downloaded (they hold names and addresses).
     #[serde(default = "default_retention")]
     pub print_retention_days: u32,
@@ -51,6 +55,10 @@ pub struct Policy {
 
 fn default_retention() -> u32 {
     30
+}
+
+fn default_batch_letters() -> u32 {
+    1000
 }
 
 fn neutral_sender_line() -> String {
@@ -72,6 +80,7 @@ impl Default for Policy {
             letter_sender_line: neutral_sender_line(),
             print_retention_days: default_retention(),
             letter_contact_text: String::new(),
+            print_batch_max_letters: default_batch_letters(),
         }
     }
 }
@@ -104,6 +113,12 @@ impl Policy {
             if !(1..=720).contains(&hours) {
                 out.push((field, "must be between 1 and 720 hours".to_owned()));
             }
+        }
+        if !(1..=5000).contains(&self.print_batch_max_letters) {
+            out.push((
+                "print_batch_max_letters",
+                "must be between 1 and 5000".to_owned(),
+            ));
         }
         if !(1..=365).contains(&self.print_retention_days) {
             out.push((

@@ -1037,7 +1037,36 @@ async fn a_batchs_letters_are_not_given_out_after_the_retention_period(backend: 
     .await;
 }
 
+async fn a_big_day_becomes_several_batches(backend: &str) {
+    on(backend, tuesday_morning(), async |w| {
+        let mut policy = kontaktvei_scheduler::Policy::default();
+        policy.print_batch_max_letters = 2;
+        let mut tx = w.store.begin().await.unwrap();
+        organisations::set_policy(&mut tx, w.clinic, &serde_json::to_value(&policy).unwrap())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        for _ in 0..5 {
+            let p = w.patient(&["postal", "outreach"]).await;
+            w.book(p, w.now() + TimeDelta::days(30)).await;
+        }
+        w.advance(TimeDelta::hours(5)).await;
+        let mut sizes: Vec<i32> = w.batches().await.iter().map(|b| b.letters).collect();
+        sizes.sort();
+        assert_eq!(sizes, vec![1, 2, 2], "five letters, at most two a batch");
+        let mut all: Vec<String> = Vec::new();
+        for b in w.batches().await {
+            all.extend(w.letters(b.id).await.into_iter().map(|l| l.reference));
+        }
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 5, "each letter in exactly one batch");
+    })
+    .await;
+}
+
 both!(
+    a_big_day_becomes_several_batches,
     a_batchs_letters_are_not_given_out_after_the_retention_period,
     letters_before_the_cut_off_go_in_that_days_batch,
     a_letter_due_over_easter_is_printed_the_tuesday_after,
