@@ -1039,8 +1039,10 @@ async fn a_batchs_letters_are_not_given_out_after_the_retention_period(backend: 
 
 async fn a_big_day_becomes_several_batches(backend: &str) {
     on(backend, tuesday_morning(), async |w| {
-        let mut policy = kontaktvei_scheduler::Policy::default();
-        policy.print_batch_max_letters = 2;
+        let policy = kontaktvei_scheduler::Policy {
+            print_batch_max_letters: 2,
+            ..Default::default()
+        };
         let mut tx = w.store.begin().await.unwrap();
         organisations::set_policy(&mut tx, w.clinic, &serde_json::to_value(&policy).unwrap())
             .await
