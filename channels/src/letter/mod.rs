@@ -60,9 +60,33 @@ impl LetterMessage {
             reference: reference.to_owned(),
             title: self.title.clone(),
             body: self.body.clone(),
-            code: self.code.clone(),
+            code: grouped(&self.code),
             link: self.link.clone(),
         }
+    }
+}
+
+/// "FAPZHE" → "FAP ZHE": three and three are easier to read out and to type.
+fn grouped(code: &str) -> String {
+    let chars: Vec<char> = code.chars().filter(|c| !c.is_whitespace()).collect();
+    if chars.len() == 6 {
+        format!(
+            "{} {}",
+            chars[..3].iter().collect::<String>(),
+            chars[3..].iter().collect::<String>()
+        )
+    } else {
+        code.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod grouping_tests {
+    #[test]
+    fn codes_are_printed_three_and_three() {
+        assert_eq!(super::grouped("FAPZHE"), "FAP ZHE");
+        assert_eq!(super::grouped("K7M X3Q"), "K7M X3Q");
+        assert_eq!(super::grouped("ABCD"), "ABCD");
     }
 }
 
