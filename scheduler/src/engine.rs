@@ -152,11 +152,22 @@ impl Engine {
         self.clock.now()
     }
 
+    /// The policy a notice was planned with (its snapshot).
     pub(crate) async fn policy_of(&self, tx: &mut Tx, notice_id: Id) -> Result<Policy> {
-        Ok(match notices::policy_snapshot(tx, notice_id).await? {
-            Some(json) => serde_json::from_value(json)?,
-            None => Policy::default(),
-        })
+        Ok(Policy::from_stored(
+            notices::policy_snapshot(tx, notice_id).await?,
+        )?)
+    }
+
+    /// The organisation's current policy: for new plans and for print settings.
+    pub(crate) async fn organisation_policy(
+        &self,
+        tx: &mut Tx,
+        organisation_id: Id,
+    ) -> Result<Policy> {
+        Ok(Policy::from_stored(
+            organisations::policy(tx, organisation_id).await?,
+        )?)
     }
 
     async fn opening_hours(
@@ -183,10 +194,7 @@ impl Engine {
     /// stores the steps with their rendered messages, and queues the first one.
     pub async fn plan(&self, tx: &mut Tx, notice: &Notice) -> Result<Vec<NewStep>> {
         let now = self.now();
-        let policy: Policy = match organisations::policy(tx, notice.organisation_id).await? {
-            Some(json) => serde_json::from_value(json)?,
-            None => Policy::default(),
-        };
+        let policy = self.organisation_policy(tx, notice.organisation_id).await?;
         let points = contact_points::list(tx, notice.patient_id).await?;
         let opening_hours = self.opening_hours(tx, &points).await?;
         let input = PlanInput {

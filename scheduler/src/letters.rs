@@ -113,7 +113,7 @@ impl Engine {
                 None => false,
             };
             if !live {
-                self.fail_queued_letter(&mut tx, &step, "address_no_longer_valid")
+                self.report_failure(&mut tx, step.id, "address_no_longer_valid")
                     .await?;
                 continue;
             }
@@ -198,10 +198,6 @@ impl Engine {
         Ok(made)
     }
 
-    async fn fail_queued_letter(&self, tx: &mut Tx, step: &Step, reason: &str) -> Result<()> {
-        self.report_failure(tx, step.id, reason).await
-    }
-
     /// The batch as one PDF (each letter from an odd page), rendered again from what was frozen.
     /// Nothing is stored; after the policy's retention period it is no longer given out.
     pub async fn batch_pdf(&self, tx: &mut Tx, batch_id: Id) -> Result<Vec<u8>> {
@@ -215,16 +211,6 @@ impl Engine {
         }
         let (pdf, _) = kontaktvei_channels::letter::render_many(&contents).map_err(render_error)?;
         Ok(pdf)
-    }
-
-    /// The organisation's current policy (print settings are the print room's, not a notice's).
-    async fn organisation_policy(&self, tx: &mut Tx, organisation_id: Id) -> Result<crate::Policy> {
-        Ok(
-            match kontaktvei_store::organisations::policy(tx, organisation_id).await? {
-                Some(json) => serde_json::from_value(json)?,
-                None => crate::Policy::default(),
-            },
-        )
     }
 
     async fn within_retention(&self, tx: &mut Tx, batch: &PrintBatch) -> Result<()> {

@@ -86,6 +86,11 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// A policy as stored (JSON), or the defaults when none is stored.
+    pub fn from_stored(stored: Option<serde_json::Value>) -> Result<Policy, serde_json::Error> {
+        stored.map_or_else(|| Ok(Policy::default()), serde_json::from_value)
+    }
+
     /// The rules a stored policy must keep; each broken one as (field, message).
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();

@@ -118,10 +118,7 @@ pub async fn get_policy(
     let mut tx = ctx.store.begin_read().await?;
     let stored = organisations::policy(&mut tx, id).await?;
     tx.commit().await?;
-    let policy = match stored {
-        Some(json) => serde_json::from_value(json).map_err(|e| ApiError::Internal(e.into()))?,
-        None => Policy::default(),
-    };
+    let policy = Policy::from_stored(stored).map_err(|e| ApiError::Internal(e.into()))?;
     Ok(Json(policy))
 }
 
