@@ -83,8 +83,26 @@ fn query_map(query: Option<String>, body: &Bytes) -> HashMap<String, String> {
     map
 }
 
-fn bad_input(e: reports::ParseError) -> Response {
-    ApiError::BadRequest(format!("cannot read this callback: {e}")).into_response()
+/// Reads a callback the way its provider sends it: Kannel's query (or form) parameters, or a
+/// JSON body read through the provider's configured shapes. A bad one is 400.
+fn read_callback<T>(
+    hook: &Hook,
+    query: Option<String>,
+    body: &Bytes,
+    kannel: fn(&HashMap<String, String>) -> Result<T, reports::ParseError>,
+    json: fn(&reports::JsonShapes, &serde_json::Value) -> Result<T, reports::ParseError>,
+) -> Result<T, ApiError> {
+    let read = match &hook.callbacks {
+        Callbacks::Kannel => kannel(&query_map(query, body)),
+        Callbacks::Json(shapes) => match serde_json::from_slice(body) {
+            Ok(value) => json(shapes, &value),
+            Err(_) => Err(reports::ParseError("the body is not JSON".into())),
+        },
+        Callbacks::None => Err(reports::ParseError(
+            "this provider sends no callbacks".into(),
+        )),
+    };
+    read.map_err(|e| ApiError::BadRequest(format!("cannot read this callback: {e}")))
 }
 
 pub async fn dlr(
@@ -97,19 +115,9 @@ pub async fn dlr(
         Ok(h) => h,
         Err(e) => return e.into_response(),
     };
-    let report = match &hook.callbacks {
-        Callbacks::Kannel => reports::kannel_dlr(&query_map(query, &body)),
-        Callbacks::Json(shapes) => match serde_json::from_slice(&body) {
-            Ok(json) => reports::json_dlr(shapes, &json),
-            Err(_) => Err(reports::ParseError("the body is not JSON".into())),
-        },
-        Callbacks::None => Err(reports::ParseError(
-            "this provider sends no callbacks".into(),
-        )),
-    };
-    let report = match report {
+    let report = match read_callback(&hook, query, &body, reports::kannel_dlr, reports::json_dlr) {
         Ok(r) => r,
-        Err(e) => return bad_input(e),
+        Err(e) => return e.into_response(),
     };
     let result = async {
         let mut tx = ctx.store.begin().await?;
@@ -140,19 +148,15 @@ pub async fn inbound(
         Ok(h) => h,
         Err(e) => return e.into_response(),
     };
-    let sms = match &hook.callbacks {
-        Callbacks::Kannel => reports::kannel_inbound(&query_map(query, &body)),
-        Callbacks::Json(shapes) => match serde_json::from_slice(&body) {
-            Ok(json) => reports::json_inbound(shapes, &json),
-            Err(_) => Err(reports::ParseError("the body is not JSON".into())),
-        },
-        Callbacks::None => Err(reports::ParseError(
-            "this provider sends no callbacks".into(),
-        )),
-    };
-    let sms = match sms {
+    let sms = match read_callback(
+        &hook,
+        query,
+        &body,
+        reports::kannel_inbound,
+        reports::json_inbound,
+    ) {
         Ok(s) => s,
-        Err(e) => return bad_input(e),
+        Err(e) => return e.into_response(),
     };
     let result = async {
         let mut tx = ctx.store.begin().await?;
