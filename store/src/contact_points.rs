@@ -11,6 +11,15 @@ use crate::text_enum::text_enum;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// The columns of a [`ContactPoint`], for `concat!` into each query: sqlx takes only static SQL.
+macro_rules! contact_point_columns {
+    () => {
+        "id, patient_id, kind, phone, address, organisation_id, contact_name, relation, \
+         consent_recorded, provenance, verified_by, verified_at, expires_at, status, \
+         failure_reason, note, created_at, created_by, retired_at, retired_reason"
+    };
+}
+
 text_enum! {
     pub enum ContactKind {
         /// A mobile phone the patient gave (not from the national contact register).
@@ -387,12 +396,11 @@ async fn find_same(tx: &mut Tx, cp: &ContactPoint) -> Result<Option<Id>> {
 /// All of a patient's contact points, retired ones included, oldest first.
 pub async fn list(tx: &mut Tx, patient_id: Id) -> Result<Vec<ContactPoint>> {
     Ok(on_tx!(tx, |c| {
-        sqlx::query_as(
-            "SELECT id, patient_id, kind, phone, address, organisation_id, contact_name, relation, consent_recorded,
-                    provenance, verified_by, verified_at, expires_at, status, failure_reason, note, created_at,
-                    created_by, retired_at, retired_reason
-             FROM contact_points WHERE patient_id = $1 ORDER BY id",
-        )
+        sqlx::query_as(concat!(
+            "SELECT ",
+            contact_point_columns!(),
+            " FROM contact_points WHERE patient_id = $1 ORDER BY id"
+        ))
         .bind(patient_id)
         .fetch_all(c)
         .await?
@@ -442,12 +450,11 @@ pub async fn retire(
 
 pub async fn get(tx: &mut Tx, id: Id) -> Result<ContactPoint> {
     on_tx!(tx, |c| {
-        sqlx::query_as(
-            "SELECT id, patient_id, kind, phone, address, organisation_id, contact_name, relation, consent_recorded,
-                    provenance, verified_by, verified_at, expires_at, status, failure_reason, note, created_at,
-                    created_by, retired_at, retired_reason
-             FROM contact_points WHERE id = $1",
-        )
+        sqlx::query_as(concat!(
+            "SELECT ",
+            contact_point_columns!(),
+            " FROM contact_points WHERE id = $1"
+        ))
         .bind(id)
         .fetch_optional(c)
         .await?
@@ -490,10 +497,7 @@ pub async fn mark_failed(tx: &mut Tx, id: Id, reason: &str) -> Result<()> {
 pub async fn by_phone(tx: &mut Tx, phone: &str) -> Result<Vec<ContactPoint>> {
     Ok(on_tx!(tx, |c| {
         sqlx::query_as(
-            "SELECT id, patient_id, kind, phone, address, organisation_id, contact_name, relation, consent_recorded,
-                    provenance, verified_by, verified_at, expires_at, status, failure_reason, note, created_at,
-                    created_by, retired_at, retired_reason
-             FROM contact_points WHERE phone = $1 AND kind = 'sms' AND status <> 'retired' ORDER BY id",
+            concat!("SELECT ", contact_point_columns!(), " FROM contact_points WHERE phone = $1 AND kind = 'sms' AND status <> 'retired' ORDER BY id"),
         )
         .bind(phone)
         .fetch_all(c)

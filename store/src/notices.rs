@@ -10,6 +10,14 @@ use crate::text_enum::text_enum;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+/// The columns of a [`Notice`], for `concat!` into each query: sqlx takes only static SQL.
+macro_rules! notice_columns {
+    () => {
+        "id, organisation_id, patient_id, appointment_id, kind, status, deadline, created_at, \
+         updated_at, closed_at"
+    };
+}
+
 text_enum! {
     pub enum NoticeKind {
         Booking = "booking",
@@ -189,8 +197,7 @@ pub async fn code_in_use(tx: &mut Tx, code_hash: &str) -> Result<bool> {
 pub async fn by_code_hash(tx: &mut Tx, code_hash: &str) -> Result<Option<Notice>> {
     Ok(on_tx!(tx, |c| {
         sqlx::query_as(
-            "SELECT id, organisation_id, patient_id, appointment_id, kind, status, deadline, created_at, updated_at, closed_at
-             FROM notices WHERE ack_code_hash = $1 ORDER BY CASE WHEN closed_at IS NULL THEN 0 ELSE 1 END, id DESC LIMIT 1",
+            concat!("SELECT ", notice_columns!(), " FROM notices WHERE ack_code_hash = $1 ORDER BY CASE WHEN closed_at IS NULL THEN 0 ELSE 1 END, id DESC LIMIT 1"),
         )
         .bind(code_hash)
         .fetch_optional(c)
@@ -200,10 +207,11 @@ pub async fn by_code_hash(tx: &mut Tx, code_hash: &str) -> Result<Option<Notice>
 
 pub async fn by_link_token_hash(tx: &mut Tx, token_hash: &str) -> Result<Option<Notice>> {
     Ok(on_tx!(tx, |c| {
-        sqlx::query_as(
-            "SELECT id, organisation_id, patient_id, appointment_id, kind, status, deadline, created_at, updated_at, closed_at
-             FROM notices WHERE link_token_hash = $1",
-        )
+        sqlx::query_as(concat!(
+            "SELECT ",
+            notice_columns!(),
+            " FROM notices WHERE link_token_hash = $1"
+        ))
         .bind(token_hash)
         .fetch_optional(c)
         .await?
@@ -223,10 +231,11 @@ pub async fn policy_snapshot(tx: &mut Tx, id: Id) -> Result<Option<serde_json::V
 
 pub async fn get(tx: &mut Tx, id: Id) -> Result<Notice> {
     on_tx!(tx, |c| {
-        sqlx::query_as(
-            "SELECT id, organisation_id, patient_id, appointment_id, kind, status, deadline, created_at, updated_at, closed_at
-             FROM notices WHERE id = $1",
-        )
+        sqlx::query_as(concat!(
+            "SELECT ",
+            notice_columns!(),
+            " FROM notices WHERE id = $1"
+        ))
         .bind(id)
         .fetch_optional(c)
         .await?
@@ -237,10 +246,11 @@ pub async fn get(tx: &mut Tx, id: Id) -> Result<Notice> {
 /// A patient's notices, newest first.
 pub async fn for_patient(tx: &mut Tx, patient_id: Id) -> Result<Vec<Notice>> {
     Ok(on_tx!(tx, |c| {
-        sqlx::query_as(
-            "SELECT id, organisation_id, patient_id, appointment_id, kind, status, deadline, created_at, updated_at, closed_at
-             FROM notices WHERE patient_id = $1 ORDER BY id DESC",
-        )
+        sqlx::query_as(concat!(
+            "SELECT ",
+            notice_columns!(),
+            " FROM notices WHERE patient_id = $1 ORDER BY id DESC"
+        ))
         .bind(patient_id)
         .fetch_all(c)
         .await?
@@ -250,10 +260,11 @@ pub async fn for_patient(tx: &mut Tx, patient_id: Id) -> Result<Vec<Notice>> {
 /// The notices about one appointment, oldest first.
 pub async fn for_appointment(tx: &mut Tx, appointment_id: Id) -> Result<Vec<Notice>> {
     Ok(on_tx!(tx, |c| {
-        sqlx::query_as(
-            "SELECT id, organisation_id, patient_id, appointment_id, kind, status, deadline, created_at, updated_at, closed_at
-             FROM notices WHERE appointment_id = $1 ORDER BY id",
-        )
+        sqlx::query_as(concat!(
+            "SELECT ",
+            notice_columns!(),
+            " FROM notices WHERE appointment_id = $1 ORDER BY id"
+        ))
         .bind(appointment_id)
         .fetch_all(c)
         .await?

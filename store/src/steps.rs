@@ -7,6 +7,15 @@
 //! the lease check in the outer `WHERE`. `lease_until` is Unix milliseconds and 0 when free.
 
 use crate::db::{Tx, TxInner, on_tx};
+
+/// The columns of a [`Step`], for `concat!` into each query: sqlx takes only static SQL.
+macro_rules! step_columns {
+    () => {
+        "id, notice_id, position, channel, contact_point_id, status, reason, due_at, window_ends_at, body, \
+         attempts, lease_owner, lease_until, idempotency_key, provider_ref, sent_at, finished_at, created_at, \
+         updated_at"
+    };
+}
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::text_enum::text_enum;
@@ -213,12 +222,11 @@ pub async fn record_event(
 
 pub async fn for_notice(tx: &mut Tx, notice_id: Id) -> Result<Vec<Step>> {
     Ok(on_tx!(tx, |c| {
-        sqlx::query_as(
-            "SELECT id, notice_id, position, channel, contact_point_id, status, reason, due_at, window_ends_at, body,
-                    attempts, lease_owner, lease_until, idempotency_key, provider_ref, sent_at, finished_at,
-                    created_at, updated_at
-             FROM steps WHERE notice_id = $1 ORDER BY position",
-        )
+        sqlx::query_as(concat!(
+            "SELECT ",
+            step_columns!(),
+            " FROM steps WHERE notice_id = $1 ORDER BY position"
+        ))
         .bind(notice_id)
         .fetch_all(c)
         .await?
@@ -227,12 +235,11 @@ pub async fn for_notice(tx: &mut Tx, notice_id: Id) -> Result<Vec<Step>> {
 
 pub async fn get(tx: &mut Tx, id: Id) -> Result<Step> {
     on_tx!(tx, |c| {
-        sqlx::query_as(
-            "SELECT id, notice_id, position, channel, contact_point_id, status, reason, due_at, window_ends_at, body,
-                    attempts, lease_owner, lease_until, idempotency_key, provider_ref, sent_at, finished_at,
-                    created_at, updated_at
-             FROM steps WHERE id = $1",
-        )
+        sqlx::query_as(concat!(
+            "SELECT ",
+            step_columns!(),
+            " FROM steps WHERE id = $1"
+        ))
         .bind(id)
         .fetch_optional(c)
         .await?
@@ -242,12 +249,11 @@ pub async fn get(tx: &mut Tx, id: Id) -> Result<Step> {
 
 pub async fn by_provider_ref(tx: &mut Tx, provider_ref: &str) -> Result<Option<Step>> {
     Ok(on_tx!(tx, |c| {
-        sqlx::query_as(
-            "SELECT id, notice_id, position, channel, contact_point_id, status, reason, due_at, window_ends_at, body,
-                    attempts, lease_owner, lease_until, idempotency_key, provider_ref, sent_at, finished_at,
-                    created_at, updated_at
-             FROM steps WHERE provider_ref = $1",
-        )
+        sqlx::query_as(concat!(
+            "SELECT ",
+            step_columns!(),
+            " FROM steps WHERE provider_ref = $1"
+        ))
         .bind(provider_ref)
         .fetch_optional(c)
         .await?
@@ -300,16 +306,14 @@ pub async fn lease_due(
         let rows: Vec<Step> = match &mut tx.inner {
             TxInner::Postgres(t) => {
                 sqlx::query_as(
-                    "UPDATE steps SET lease_owner = $1, lease_until = $2, status = 'sending', updated_at = $3
+                    concat!("UPDATE steps SET lease_owner = $1, lease_until = $2, status = 'sending', updated_at = $3
                      WHERE id IN (
                          SELECT id FROM steps
                          WHERE channel = $4 AND status IN ('queued', 'sending') AND due_at <= $3 AND lease_until < $5
                          ORDER BY due_at, id LIMIT $6
                          FOR UPDATE SKIP LOCKED)
                        AND lease_until < $5
-                     RETURNING id, notice_id, position, channel, contact_point_id, status, reason, due_at, window_ends_at, body,
-                               attempts, lease_owner, lease_until, idempotency_key, provider_ref, sent_at, finished_at,
-                               created_at, updated_at",
+                     RETURNING ", step_columns!()),
                 )
                 .bind(owner)
                 .bind(lease_until_ms)
@@ -322,15 +326,13 @@ pub async fn lease_due(
             }
             TxInner::Sqlite(t) => {
                 sqlx::query_as(
-                    "UPDATE steps SET lease_owner = $1, lease_until = $2, status = 'sending', updated_at = $3
+                    concat!("UPDATE steps SET lease_owner = $1, lease_until = $2, status = 'sending', updated_at = $3
                      WHERE id IN (
                          SELECT id FROM steps
                          WHERE channel = $4 AND status IN ('queued', 'sending') AND due_at <= $3 AND lease_until < $5
                          ORDER BY due_at, id LIMIT $6)
                        AND lease_until < $5
-                     RETURNING id, notice_id, position, channel, contact_point_id, status, reason, due_at, window_ends_at, body,
-                               attempts, lease_owner, lease_until, idempotency_key, provider_ref, sent_at, finished_at,
-                               created_at, updated_at",
+                     RETURNING ", step_columns!()),
                 )
                 .bind(owner)
                 .bind(lease_until_ms)
@@ -443,11 +445,7 @@ pub async fn release_for_retry(
 pub async fn windows_ended(tx: &mut Tx, now: DateTime<Utc>, limit: i64) -> Result<Vec<Step>> {
     Ok(on_tx!(tx, |c| {
         sqlx::query_as(
-            "SELECT id, notice_id, position, channel, contact_point_id, status, reason, due_at, window_ends_at, body,
-                    attempts, lease_owner, lease_until, idempotency_key, provider_ref, sent_at, finished_at,
-                    created_at, updated_at
-             FROM steps WHERE status IN ('sent', 'delivered', 'queued') AND window_ends_at <= $1
-             ORDER BY window_ends_at, id LIMIT $2",
+            concat!("SELECT ", step_columns!(), " FROM steps WHERE status IN ('sent', 'delivered', 'queued') AND window_ends_at <= $1 ORDER BY window_ends_at, id LIMIT $2"),
         )
         .bind(now)
         .bind(limit)
@@ -550,12 +548,11 @@ pub async fn append(tx: &mut Tx, notice_id: Id, step: &NewStep, now: DateTime<Ut
 /// The step whose message carried this idempotency key (a provider's delivery report names it).
 pub async fn by_idempotency_key(tx: &mut Tx, key: &str) -> Result<Option<Step>> {
     Ok(on_tx!(tx, |c| {
-        sqlx::query_as(
-            "SELECT id, notice_id, position, channel, contact_point_id, status, reason, due_at, window_ends_at, body,
-                    attempts, lease_owner, lease_until, idempotency_key, provider_ref, sent_at, finished_at,
-                    created_at, updated_at
-             FROM steps WHERE idempotency_key = $1",
-        )
+        sqlx::query_as(concat!(
+            "SELECT ",
+            step_columns!(),
+            " FROM steps WHERE idempotency_key = $1"
+        ))
         .bind(key)
         .fetch_optional(c)
         .await?
@@ -616,10 +613,7 @@ pub async fn record_sent_after_report(
 pub async fn due_letters(tx: &mut Tx, now: DateTime<Utc>) -> Result<Vec<Step>> {
     Ok(on_tx!(tx, |c| {
         sqlx::query_as(
-            "SELECT id, notice_id, position, channel, contact_point_id, status, reason, due_at, window_ends_at, body,
-                    attempts, lease_owner, lease_until, idempotency_key, provider_ref, sent_at, finished_at,
-                    created_at, updated_at
-             FROM steps WHERE channel = 'letter' AND status = 'queued' AND due_at <= $1 ORDER BY due_at, id",
+            concat!("SELECT ", step_columns!(), " FROM steps WHERE channel = 'letter' AND status = 'queued' AND due_at <= $1 ORDER BY due_at, id"),
         )
         .bind(now)
         .fetch_all(c)

@@ -11,6 +11,14 @@ use crate::text_enum::text_enum;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+/// The columns of a [`Task`], for `concat!` into each query: sqlx takes only static SQL.
+macro_rules! task_columns {
+    () => {
+        "id, kind, organisation_id, patient_id, notice_id, step_id, assignee_id, status, reason, \
+         due_at, outcome, created_at, closed_at"
+    };
+}
+
 text_enum! {
     pub enum TaskKind {
         /// Pass the message on when the patient comes in (lavterskeltilbud).
@@ -122,11 +130,11 @@ pub async fn cancel_for_notice(
 
 pub async fn for_patient(tx: &mut Tx, patient_id: Id) -> Result<Vec<Task>> {
     Ok(on_tx!(tx, |c| {
-        sqlx::query_as(
-            "SELECT id, kind, organisation_id, patient_id, notice_id, step_id, assignee_id, status, reason, due_at,
-                    outcome, created_at, closed_at
-             FROM tasks WHERE patient_id = $1 ORDER BY id",
-        )
+        sqlx::query_as(concat!(
+            "SELECT ",
+            task_columns!(),
+            " FROM tasks WHERE patient_id = $1 ORDER BY id"
+        ))
         .bind(patient_id)
         .fetch_all(c)
         .await?
@@ -137,9 +145,7 @@ pub async fn for_patient(tx: &mut Tx, patient_id: Id) -> Result<Vec<Task>> {
 pub async fn open_for_organisation(tx: &mut Tx, organisation_id: Id) -> Result<Vec<Task>> {
     Ok(on_tx!(tx, |c| {
         sqlx::query_as(
-            "SELECT id, kind, organisation_id, patient_id, notice_id, step_id, assignee_id, status, reason, due_at,
-                    outcome, created_at, closed_at
-             FROM tasks WHERE organisation_id = $1 AND status IN ('open', 'claimed') ORDER BY due_at, id",
+            concat!("SELECT ", task_columns!(), " FROM tasks WHERE organisation_id = $1 AND status IN ('open', 'claimed') ORDER BY due_at, id"),
         )
         .bind(organisation_id)
         .fetch_all(c)
@@ -149,11 +155,11 @@ pub async fn open_for_organisation(tx: &mut Tx, organisation_id: Id) -> Result<V
 
 pub async fn for_notice(tx: &mut Tx, notice_id: Id) -> Result<Vec<Task>> {
     Ok(on_tx!(tx, |c| {
-        sqlx::query_as(
-            "SELECT id, kind, organisation_id, patient_id, notice_id, step_id, assignee_id, status, reason, due_at,
-                    outcome, created_at, closed_at
-             FROM tasks WHERE notice_id = $1 ORDER BY id",
-        )
+        sqlx::query_as(concat!(
+            "SELECT ",
+            task_columns!(),
+            " FROM tasks WHERE notice_id = $1 ORDER BY id"
+        ))
         .bind(notice_id)
         .fetch_all(c)
         .await?
