@@ -8,6 +8,7 @@
 //! print batches and the task lists later) live beside their channel. Nothing here calls back up
 //! into the scheduler or the gateway.
 
+pub mod email;
 pub mod human;
 pub mod letter;
 pub mod sms;

@@ -10,6 +10,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use kontaktvei_scheduler::human::Person;
 use kontaktvei_store::Id;
 use kontaktvei_store::audit::Actor;
 use kontaktvei_store::organisations::{self, OrganisationKind};
@@ -21,6 +22,8 @@ pub struct Caller {
     pub organisation_id: Id,
     pub organisation_kind: OrganisationKind,
     pub role: Role,
+    /// The staff member a personal key acts for.
+    pub staff_id: Option<Id>,
     pub request_id: Option<String>,
 }
 
@@ -42,9 +45,28 @@ impl Caller {
         }
     }
 
-    /// How the caller is named in records (`created_by`, appointment history).
+    /// How the caller is named in records (`created_by`, appointment history): the person for
+    /// a personal key, else the key.
     pub fn label(&self) -> String {
-        format!("api_key:{}", self.key_id)
+        match self.staff_id {
+            Some(id) => format!("staff:{id}"),
+            None => format!("api_key:{}", self.key_id),
+        }
+    }
+
+    /// The named person acting, or 403: claiming, closing and hand-overs are done by people.
+    pub fn person(&self, doing: &str) -> Result<Person, ApiError> {
+        let staff_id = self.staff_id.ok_or_else(|| {
+            ApiError::Forbidden(format!(
+                "only a named person may {doing}, and this key acts for nobody: use a personal key (an admin makes one with POST /api/v1/staff/{{id}}/keys)"
+            ))
+        })?;
+        Ok(Person {
+            staff_id,
+            organisation_id: self.organisation_id,
+            role: self.role,
+            label: self.label(),
+        })
     }
 
     /// 403 unless the caller may; `doing` finishes "your role may not …".
@@ -118,6 +140,7 @@ pub async fn authenticate(State(ctx): State<AppContext>, mut req: Request, next:
         organisation_id: key.organisation_id,
         organisation_kind,
         role: key.role,
+        staff_id: key.staff_id,
         request_id,
     });
     next.run(req).await

@@ -138,6 +138,9 @@ enum KeyCommand {
         /// What the key is for, e.g. "EPJ integration".
         #[arg(long)]
         label: Option<String>,
+        /// A personal key: it acts for this staff member (claims and closes tasks in their name).
+        #[arg(long, value_name = "STAFF_ID", value_parser = parse_text::<Id>)]
+        staff: Option<Id>,
     },
 }
 
@@ -423,6 +426,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
                 org.id,
                 Role::Admin,
                 Some("created with the organisation".into()),
+                None,
                 now,
             )
             .await?;
@@ -444,7 +448,13 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Admin {
             command:
                 AdminCommand::Key {
-                    command: KeyCommand::Create { org, role, label },
+                    command:
+                        KeyCommand::Create {
+                            org,
+                            role,
+                            label,
+                            staff: staff_id,
+                        },
                 },
         } => {
             let store = open_store(&config).await?;
@@ -453,7 +463,22 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             organisations::get(&mut tx, org)
                 .await
                 .map_err(|_| anyhow::anyhow!("--org: no organisation has the id {org}; `kontaktvei admin add-org` creates one"))?;
-            let (key, secret) = staff::create_api_key(&mut tx, org, role, label, now).await?;
+            if let Some(id) = staff_id {
+                let person = staff::get_staff(&mut tx, id).await.map_err(|_| {
+                    anyhow::anyhow!(
+                        "--staff: no staff member has the id {id}; POST /api/v1/staff adds one"
+                    )
+                })?;
+                if person.organisation_id != org || person.role != role {
+                    anyhow::bail!(
+                        "--staff: that person is {} in organisation {}; give the same --org and --role",
+                        person.role,
+                        person.organisation_id
+                    );
+                }
+            }
+            let (key, secret) =
+                staff::create_api_key(&mut tx, org, role, label, staff_id, now).await?;
             audit::record(
                 &mut tx,
                 &Actor::operator(),

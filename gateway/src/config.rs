@@ -31,6 +31,8 @@ pub struct Config {
     pub clock: Option<kontaktvei_store::ShiftedClock>,
     /// SMS providers (`[[sms_provider]]` tables; file only). Empty: the outbox.
     pub sms_providers: Vec<kontaktvei_channels::sms::config::ProviderConfig>,
+    /// Staff e-mail (`[email]`; file only). Default: kept in the database for admins to read.
+    pub email: kontaktvei_channels::email::EmailConfig,
 }
 
 /// A configuration error: which key, and what is wrong with it.
@@ -64,6 +66,8 @@ struct FileLayer {
     clock_speed: Option<f64>,
     #[serde(default)]
     sms_provider: Vec<kontaktvei_channels::sms::config::ProviderConfig>,
+    #[serde(default)]
+    email: kontaktvei_channels::email::EmailConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -235,8 +239,21 @@ impl Config {
         kontaktvei_channels::sms::config::check(&layer.sms_provider)
             .map_err(|e| err(e.key, e.message))?;
 
+        if let Err(e) = kontaktvei_channels::email::Mailer::from_config(&layer.email) {
+            let message = e.to_string();
+            // The error names its key first ("email.smtp_host: …").
+            let (key, message) = message
+                .split_once(": ")
+                .filter(|(k, _)| k.starts_with("email"))
+                .map_or(("email".to_owned(), message.clone()), |(k, m)| {
+                    (k.to_owned(), m.to_owned())
+                });
+            return Err(err(key, message));
+        }
+
         Ok(Config {
             sms_providers: layer.sms_provider,
+            email: layer.email,
             clock,
             listen,
             database_url,

@@ -33,6 +33,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     stuck_steps: Gauge,
+    failed_emails: Gauge,
 }
 
 impl Default for Metrics {
@@ -54,19 +55,27 @@ impl Default for Metrics {
             "Contact steps overdue by 15 minutes or more, or whose worker lease ran out (auditor)",
             stuck_steps.clone(),
         );
+        let failed_emails = Gauge::default();
+        registry.register(
+            "staff_emails_failed",
+            "Staff e-mails given up on (refused or every retry failed); see GET /api/v1/emails",
+            failed_emails.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
             stuck_steps,
+            failed_emails,
         }
     }
 }
 
 impl Metrics {
-    /// The text exposition; `stuck_steps` is the escalation auditor's latest count.
-    pub fn render(&self, stuck_steps: i64) -> String {
+    /// The text exposition, with the auditor's latest counts of stuck steps and failed mails.
+    pub fn render(&self, stuck_steps: i64, failed_emails: i64) -> String {
         self.stuck_steps.set(stuck_steps);
+        self.failed_emails.set(failed_emails);
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();

@@ -34,6 +34,13 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
 }
 
+impl ApiError {
+    /// One field was wrong: what, and how to fix it.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ApiError::Invalid(vec![FieldError::new(field, message)])
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

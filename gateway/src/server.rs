@@ -74,7 +74,8 @@ async fn metrics(State(ctx): State<AppContext>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        ctx.metrics.render(ctx.cron.stuck_steps()),
+        ctx.metrics
+            .render(ctx.cron.stuck_steps(), ctx.cron.failed_emails()),
     )
 }
 
@@ -135,6 +136,16 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, config: &Config) -> anyh
         Duration::from_millis(config.worker_interval_ms),
         stopped,
     ));
+    let mailer = kontaktvei_channels::email::Mailer::from_config(&config.email)
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let mail = tokio::spawn(kontaktvei_scheduler::mail::run(
+        ctx.store.clone(),
+        ctx.clock.clone(),
+        mailer,
+        ctx.engine.public_base_url().to_owned(),
+        Duration::from_millis(config.worker_interval_ms.max(1000)),
+        stop.subscribe(),
+    ));
     println!("listening on http://{addr}");
     tracing::info!(%addr, backend = ?ctx.store.backend(), "kontaktvei is serving");
     axum::serve(listener, app(ctx.clone()))
@@ -144,6 +155,7 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, config: &Config) -> anyh
         })
         .await?;
     let _ = worker.await;
+    let _ = mail.await;
     ctx.store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -7,6 +7,7 @@
 //! - `print` (every 15 minutes on working days): letters whose print cut-off has passed (14:00
 //!   by default, per organisation's policy) are frozen into that organisation's print batch; a
 //!   day with nothing due makes no batch.
+//! - `digest` (daily 07:00): staff who want one e-mail a day get what they were told since.
 //!
 //! Each occurrence fires once across all instances: the instance that inserts `(job,
 //! occurrence)` into `cron_runs` first runs it. An occurrence missed while every instance was
@@ -37,6 +38,7 @@ pub struct Cron {
     instance: String,
     jobs: Vec<Job>,
     stuck_steps: AtomicI64,
+    failed_emails: AtomicI64,
 }
 
 impl Cron {
@@ -53,9 +55,16 @@ impl Cron {
                 job("reminder", "0 0 9 * * *"),
                 job("auditor", "0 */5 * * * *"),
                 job("print", "0 */15 * * * *"),
+                job("digest", "0 0 7 * * *"),
             ],
             stuck_steps: AtomicI64::new(0),
+            failed_emails: AtomicI64::new(0),
         }
+    }
+
+    /// Staff e-mails given up on, as the auditor last counted.
+    pub fn failed_emails(&self) -> i64 {
+        self.failed_emails.load(Ordering::Relaxed)
     }
 
     /// Steps the auditor last found stuck.
@@ -95,6 +104,16 @@ impl Cron {
                             .await?;
                     }
                 }
+                "digest" => {
+                    let queued = crate::mail::compose(
+                        self.engine.store(),
+                        now,
+                        kontaktvei_store::staff::EmailDigest::Daily,
+                        self.engine.public_base_url(),
+                    )
+                    .await?;
+                    tracing::info!(queued, "daily staff e-mail digest");
+                }
                 _ => self.audit(now).await?,
             }
             ran.push(job.name);
@@ -131,6 +150,8 @@ impl Cron {
     async fn audit(&self, now: DateTime<Utc>) -> Result<()> {
         let mut tx = self.engine.store().begin_read().await?;
         let stuck = steps::stuck(&mut tx, now, now - OVERDUE).await?;
+        let failed = kontaktvei_store::emails::failed_count(&mut tx).await?;
+        self.failed_emails.store(failed, Ordering::Relaxed);
         tx.commit().await?;
         self.stuck_steps.store(stuck, Ordering::Relaxed);
         if stuck > 0 {

@@ -126,6 +126,8 @@ impl Engine {
     /// Uses this SMS channel for steps and for confirmation replies.
     pub fn with_sms(mut self, sms: Arc<SmsChannel>) -> Self {
         self.sms = Some(sms.clone());
+        // A next of kin is reached by SMS too (with its own, detail-free text).
+        self.channels.insert(ChannelKind::NextOfKin, sms.clone());
         self.with_channel(sms)
     }
 
@@ -146,6 +148,11 @@ impl Engine {
     /// Posten's delivery calendar this engine plans with.
     pub fn postal(&self) -> &crate::calendar::PostalCalendar {
         &self.config.postal
+    }
+
+    /// Where staff pages and the patient's link live.
+    pub fn public_base_url(&self) -> &str {
+        &self.config.public_base_url
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -250,6 +257,14 @@ impl Engine {
                     };
                     serde_json::to_string(&message)?
                 }
+                ChannelKind::NextOfKin => {
+                    let kin = step
+                        .contact_point_id
+                        .and_then(|id| points.iter().find(|c| c.id == id))
+                        .and_then(|c| c.contact_name.as_deref());
+                    let first_name = patient.name.split_whitespace().next().unwrap_or("");
+                    templates::next_of_kin(kin, first_name, &policy.letter_contact_text)
+                }
                 _ => templates::render(templates::Medium::InPerson, &ctx),
             });
         }
@@ -292,31 +307,14 @@ impl Engine {
     /// A no-show never closes anything: besides the follow-up notice (planned like any other),
     /// the patient's coordinator gets a task — or, without a coordinator, the clinic does.
     pub async fn no_show(&self, tx: &mut Tx, follow_up: &Notice) -> Result<Id> {
-        let now = self.now();
-        let patient = patients::get(tx, follow_up.patient_id).await?;
-        let organisation_id = match patient.coordinator_id {
-            Some(id) => {
-                kontaktvei_store::staff::get_staff(tx, id)
-                    .await?
-                    .organisation_id
-            }
-            None => follow_up.organisation_id,
-        };
-        let id = tasks::create(
-            tx,
-            tasks::NewTask {
-                kind: tasks::TaskKind::CoordinatorFollowUp,
-                organisation_id,
-                patient_id: patient.id,
-                notice_id: Some(follow_up.id),
-                step_id: None,
-                assignee_id: patient.coordinator_id,
-                reason: "the patient did not come to the appointment: follow up (a no-show never closes the treatment)".into(),
-                due_at: now + TimeDelta::days(1),
-            },
-            now,
-        )
-        .await?;
+        let id = self
+            .coordinator_task(
+                tx,
+                follow_up,
+                "the patient did not come to the appointment: follow up (a no-show never closes the treatment)".into(),
+                kontaktvei_store::notifications::NotificationKind::NoShow,
+            )
+            .await?;
         tracing::info!(notice_id = %follow_up.id, task_id = %id, "no-show: coordinator task created");
         Ok(id)
     }
@@ -367,7 +365,7 @@ impl Engine {
             }
             match plan::timing(step.channel, cp, now, &input) {
                 Ok((due_at, window_end)) => {
-                    let window_ends_at = if step.channel == ChannelKind::Coordinator {
+                    let window_ends_at = if step.channel.held_by_a_person() {
                         None
                     } else {
                         Some(window_end)
@@ -412,7 +410,7 @@ impl Engine {
                     StepStatus::Skipped | StepStatus::Failed | StepStatus::Cancelled
                 )
         });
-        if !coordinator_has_it {
+        if !coordinator_has_it && policy.person_last {
             let step = NewStep {
                 channel: ChannelKind::Coordinator,
                 contact_point_id: None,
@@ -437,6 +435,7 @@ impl Engine {
     pub async fn run_once(&self) -> Result<Round> {
         let dispatched = self.run_due().await?;
         let expired = self.expire_windows().await?;
+        self.chase().await?;
         Ok(Round {
             dispatched,
             expired,
@@ -520,10 +519,15 @@ impl Engine {
                 body: step.body.clone().unwrap_or_default(),
                 idempotency_key: idempotency_key(step),
                 valid_until: notice.deadline,
-                due_by: step
-                    .window_ends_at
-                    .or(notice.deadline)
-                    .unwrap_or(self.now() + policy.outreach_claim_window()),
+                // A person's task must be claimed within the claim window; a relay request is
+                // due when its window ends.
+                due_by: if step.channel.held_by_a_person() {
+                    self.now() + policy.outreach_claim_window()
+                } else {
+                    step.window_ends_at
+                        .or(notice.deadline)
+                        .unwrap_or(self.now() + policy.outreach_claim_window())
+                },
             };
             (dispatch, policy, cp)
         };
@@ -554,7 +558,7 @@ impl Engine {
         match outcome {
             Outcome::Sent { provider_ref } => {
                 let window_ends_at = match step.channel {
-                    ChannelKind::Coordinator => None,
+                    c if c.held_by_a_person() => None,
                     _ => {
                         let notice = notices::get(&mut tx, step.notice_id).await?;
                         let points: Vec<ContactPoint> = cp.into_iter().collect();
@@ -618,7 +622,7 @@ impl Engine {
 
     /// Fails a step and escalates at once. The coordinator's step is not failed by a report:
     /// only a person closes it (and nothing comes after it).
-    async fn fail_step(
+    pub(crate) async fn fail_step(
         &self,
         tx: &mut Tx,
         step: &Step,
@@ -649,7 +653,7 @@ impl Engine {
             if let Some(cp) = step.contact_point_id
                 && !step.channel.is_human()
             {
-                contact_points::mark_failed(tx, cp, reason).await?;
+                self.contact_point_failed(tx, cp, reason, now).await?;
             }
             self.escalate(tx, step.notice_id, now).await?;
         }
@@ -696,6 +700,18 @@ impl Engine {
             )
             .await?
             {
+                // A relay request whose window ended is passed on: the next step takes over.
+                if step.channel.is_human()
+                    && let Some(task) = tasks::for_step(&mut tx, step.id).await?
+                {
+                    tasks::cancel(
+                        &mut tx,
+                        task.id,
+                        "its window ended; the next step took over",
+                        now,
+                    )
+                    .await?;
+                }
                 self.escalate(&mut tx, step.notice_id, now).await?;
                 count += 1;
             }

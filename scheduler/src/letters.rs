@@ -10,7 +10,6 @@ use chrono::{NaiveDate, NaiveTime};
 use kontaktvei_channels::letter::{LetterContent, LetterMessage, LetterRenderer, reference_for};
 use kontaktvei_store::print::{self, BatchStatus, Letter, LetterStatus, PrintBatch};
 use kontaktvei_store::steps::{self, ChannelKind, Step, StepChanges, StepStatus};
-use kontaktvei_store::tasks::{self, NewTask, TaskKind};
 use kontaktvei_store::{Id, Tx, contact_points, notices};
 use std::collections::BTreeMap;
 
@@ -318,20 +317,11 @@ impl Engine {
         if let Some(cp) = step.contact_point_id {
             contact_points::mark_failed(tx, cp, &format!("returned letter: {reason}")).await?;
         }
-        let patient = kontaktvei_store::patients::get(tx, notice.patient_id).await?;
-        tasks::create(
+        self.coordinator_task(
             tx,
-            NewTask {
-                kind: TaskKind::CoordinatorFollowUp,
-                organisation_id: notice.organisation_id,
-                patient_id: notice.patient_id,
-                notice_id: Some(notice.id),
-                step_id: None,
-                assignee_id: patient.coordinator_id,
-                reason: format!("a letter came back ({reason}): the address no longer works"),
-                due_at: now + chrono::TimeDelta::days(1),
-            },
-            now,
+            &notice,
+            format!("a letter came back ({reason}): the address no longer works"),
+            kontaktvei_store::notifications::NotificationKind::LetterReturned,
         )
         .await?;
         tracing::info!(letter_id = %letter.id, "returned letter recorded");

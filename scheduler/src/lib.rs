@@ -9,7 +9,9 @@
 pub mod calendar;
 pub mod cron;
 pub mod engine;
+pub mod human;
 pub mod letters;
+pub mod mail;
 pub mod plan;
 pub mod policy;
 pub mod replies;

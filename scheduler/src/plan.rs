@@ -124,11 +124,13 @@ pub fn timing(
     from: DateTime<Utc>,
     input: &PlanInput<'_>,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>), &'static str> {
-    let before_deadline = |t: DateTime<Utc>| input.deadline.is_none_or(|d| t < d);
-    let cap = |t: DateTime<Utc>| input.deadline.map_or(t, |d| t.min(d));
     let policy = input.policy;
+    // A chain blind to latency (a baseline in the reach simulation) ignores the appointment.
+    let deadline = input.deadline.filter(|_| policy.latency_aware);
+    let before_deadline = |t: DateTime<Utc>| deadline.is_none_or(|d| t < d);
+    let cap = |t: DateTime<Utc>| deadline.map_or(t, |d| t.min(d));
     match channel {
-        ChannelKind::Sms => {
+        ChannelKind::Sms | ChannelKind::NextOfKin => {
             let start = policy.quiet_hours().not_quiet(from);
             if !before_deadline(start) {
                 return Err(reason::TOO_LATE);
@@ -193,6 +195,7 @@ pub fn build(input: &PlanInput<'_>) -> Vec<NewStep> {
             ChannelKind::Letter => ContactKind::Postal,
             ChannelKind::Relay => ContactKind::Relay,
             ChannelKind::Outreach => ContactKind::Outreach,
+            ChannelKind::NextOfKin => ContactKind::NextOfKin,
             ChannelKind::Coordinator => {
                 continue;
             }
@@ -206,7 +209,12 @@ pub fn build(input: &PlanInput<'_>) -> Vec<NewStep> {
         };
         match timing(channel, Some(cp), cursor, input) {
             Ok((start, window_end)) => {
-                steps.push(planned(channel, Some(cp.id), start, window_end));
+                let mut step = planned(channel, Some(cp.id), start, window_end);
+                if channel.held_by_a_person() {
+                    // Held until a person closes it; it must be claimed by `window_end`.
+                    step.window_ends_at = None;
+                }
+                steps.push(step);
                 cursor = window_end;
             }
             Err(why) => steps.push(skipped(channel, Some(cp.id), why)),
@@ -217,7 +225,7 @@ pub fn build(input: &PlanInput<'_>) -> Vec<NewStep> {
         .rev()
         .find(|s| s.status == StepStatus::Planned)
         .is_some_and(|s| s.channel.is_human());
-    if !ends_with_person {
+    if !ends_with_person && input.policy.person_last {
         // Never end in silence: the coordinator decides what happens next. Their task has no
         // window: it stays theirs until they close it.
         let mut step = planned(ChannelKind::Coordinator, None, cursor, cursor);

@@ -51,6 +51,23 @@ pub struct Policy {
     /// How many days a print batch's letters can be downloaded (they hold names and addresses).
     #[serde(default = "default_retention")]
     pub print_retention_days: u32,
+    /// Plan only steps that can reach the patient before the appointment. `false` runs the
+    /// chain blindly, as simpler services do — only the reach simulation's baselines; the API
+    /// refuses it.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub latency_aware: bool,
+    /// End a chain that has no person in it with the coordinator. `false` lets a notice end in
+    /// silence — only the reach simulation's baselines; the API refuses it.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub person_last: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 fn default_retention() -> u32 {
@@ -81,6 +98,8 @@ impl Default for Policy {
             print_retention_days: default_retention(),
             letter_contact_text: String::new(),
             print_batch_max_letters: default_batch_letters(),
+            latency_aware: true,
+            person_last: true,
         }
     }
 }
@@ -129,6 +148,18 @@ impl Policy {
             out.push((
                 "print_retention_days",
                 "must be between 1 and 365 days".to_owned(),
+            ));
+        }
+        if !self.latency_aware {
+            out.push((
+                "latency_aware",
+                "a chain blind to the appointment time exists only to compare against in the reach simulation; leave it out".to_owned(),
+            ));
+        }
+        if !self.person_last {
+            out.push((
+                "person_last",
+                "a notice must never end in silence; only the reach simulation turns this off, to compare; leave it out".to_owned(),
             ));
         }
         if !(1..=20).contains(&self.letter_ack_working_days) {

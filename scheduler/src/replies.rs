@@ -13,7 +13,6 @@ use kontaktvei_store::contact_points::{self, ContactStatus};
 use kontaktvei_store::inbound::{self, InboundKind, InboundMessage};
 use kontaktvei_store::notices::{self, Notice};
 use kontaktvei_store::steps::{self, ChannelKind, StepChanges, StepStatus};
-use kontaktvei_store::tasks::{self, NewTask, TaskKind};
 use kontaktvei_store::{Id, Tx, phone};
 
 /// What a delivery report did.
@@ -201,19 +200,11 @@ impl Engine {
                     .as_ref()
                     .filter(|n| n.patient_id == cp.patient_id)
                 {
-                    tasks::create(
+                    self.coordinator_task(
                         tx,
-                        NewTask {
-                            kind: TaskKind::CoordinatorFollowUp,
-                            organisation_id: n.organisation_id,
-                            patient_id: cp.patient_id,
-                            notice_id: Some(n.id),
-                            step_id: None,
-                            assignee_id: None,
-                            reason: "the patient answered STOP to an SMS: SMS to this number is paused until someone has talked with them".into(),
-                            due_at: now + chrono::TimeDelta::days(1),
-                        },
-                        now,
+                        n,
+                        "the patient answered STOP to an SMS: SMS to this number is paused until someone has talked with them".into(),
+                        kontaktvei_store::notifications::NotificationKind::ContactPointFailed,
                     )
                     .await?;
                 }

@@ -11,13 +11,18 @@ use kontaktvei_scheduler::calendar::PostalCalendar;
 use kontaktvei_scheduler::cron::Cron;
 use kontaktvei_scheduler::{Engine, EngineConfig};
 
+use kontaktvei_scheduler::human::{Closing, Offer, Person};
 use kontaktvei_store::acks::AckMethod;
 use kontaktvei_store::appointments::{self, AppointmentStatus, NewAppointment};
 use kontaktvei_store::contact_points::{self, NewContactPoint};
+use kontaktvei_store::handovers::{HandoverStatus, SubjectKind};
 use kontaktvei_store::notices::{self, Notice, NoticeStatus};
+use kontaktvei_store::notifications::{self, NotificationKind};
 use kontaktvei_store::organisations::{self, NewOrganisation, OrganisationKind};
 use kontaktvei_store::patients::{self, NewPatient};
+use kontaktvei_store::staff::{self, NewStaff, Role};
 use kontaktvei_store::steps::{self, ChannelKind, Step, StepStatus};
+use kontaktvei_store::tasks::{NewAttempt, TaskKind, TaskOutcome, TaskPriority, TaskStatus};
 use kontaktvei_store::{Clock, Id, ManualClock, Store, outbox, tasks};
 use std::sync::Arc;
 
@@ -219,6 +224,94 @@ impl World {
             .unwrap();
         tx.commit().await.unwrap();
         self.notice(&notice).await.status
+    }
+
+    /// A staff member of `organisation`.
+    async fn staff(&self, organisation: Id, role: Role, team_lead: bool) -> Id {
+        let mut tx = self.store.begin().await.unwrap();
+        let new = NewStaff {
+            name: format!("{role} {}", if team_lead { "lead" } else { "member" }),
+            email: Some("staff@example.no".into()),
+            role,
+            team_lead,
+            email_digest: None,
+        };
+        let s = staff::create_staff(&mut tx, organisation, new, self.now())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        s.id
+    }
+
+    async fn set_coordinator(&self, patient: Id, staff_id: Id) {
+        let mut tx = self.store.begin().await.unwrap();
+        patients::set_coordinator(&mut tx, patient, staff_id, self.now())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    async fn person(&self, staff_id: Id) -> Person {
+        let mut tx = self.store.begin_read().await.unwrap();
+        let s = staff::get_staff(&mut tx, staff_id).await.unwrap();
+        tx.commit().await.unwrap();
+        Person {
+            staff_id,
+            organisation_id: s.organisation_id,
+            role: s.role,
+            label: format!("staff:{staff_id}"),
+        }
+    }
+
+    /// The notice's newest task of this kind.
+    async fn task(&self, notice: &Notice, kind: TaskKind) -> tasks::Task {
+        let mut tx = self.store.begin_read().await.unwrap();
+        let all = tasks::for_notice(&mut tx, notice.id).await.unwrap();
+        tx.commit().await.unwrap();
+        all.into_iter()
+            .rev()
+            .find(|t| t.kind == kind)
+            .unwrap_or_else(|| panic!("a {kind} task"))
+    }
+
+    /// What this person has been told, oldest first.
+    async fn told(&self, staff_id: Id) -> Vec<NotificationKind> {
+        let mut tx = self.store.begin_read().await.unwrap();
+        let s = staff::get_staff(&mut tx, staff_id).await.unwrap();
+        let all = notifications::for_staff(&mut tx, staff_id, s.organisation_id, false, 1000)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        all.into_iter()
+            .rev()
+            .filter(|n| n.staff_id == Some(staff_id))
+            .map(|n| n.kind)
+            .collect()
+    }
+
+    /// A person closes a task, as the API does.
+    async fn close(
+        &self,
+        task: Id,
+        by: Id,
+        outcome: TaskOutcome,
+        new_contact_point: Option<NewContactPoint>,
+    ) -> Result<tasks::Task, kontaktvei_scheduler::engine::Error> {
+        let person = self.person(by).await;
+        let mut tx = self.store.begin().await.unwrap();
+        let closing = Closing {
+            outcome,
+            note: None,
+            new_contact_point,
+        };
+        let result = self
+            .engine
+            .close_task(&mut tx, task, &person, closing)
+            .await;
+        if result.is_ok() {
+            tx.commit().await.unwrap();
+        }
+        result
     }
 
     async fn outbox(&self) -> Vec<outbox::OutboxMessage> {
@@ -563,22 +656,565 @@ async fn a_chain_without_people_ends_with_the_coordinator(backend: &str) {
     .await;
 }
 
-async fn an_unclaimed_outreach_task_hands_the_notice_to_the_coordinator(backend: &str) {
+async fn an_unclaimed_outreach_task_goes_to_the_lead_and_the_coordinator(backend: &str) {
     on(backend, tuesday_morning(), async |w| {
         let p = w.patient(&["outreach"]).await;
+        let coordinator = w.staff(w.clinic, Role::Coordinator, false).await;
+        w.set_coordinator(p, coordinator).await;
+        let lead = w.staff(w.team, Role::Outreach, true).await;
+        let nurse = w.staff(w.team, Role::Outreach, false).await;
         let notice = w.book(p, w.now() + TimeDelta::days(5)).await;
         w.run().await;
+        let step = w.steps(&notice).await.last().unwrap().clone();
+        assert_eq!((step.channel, step.status), (Outreach, Sent));
         assert_eq!(
-            w.summary(&notice).await.last().unwrap(),
-            &(Outreach, Sent, None)
+            step.window_ends_at, None,
+            "a person holds it until they close it"
         );
+        let task = w.task(&notice, TaskKind::Outreach).await;
+        assert_eq!(task.claim_by, Some(w.now() + TimeDelta::hours(24)));
+        assert_eq!(w.told(nurse).await, vec![NotificationKind::NewTask]);
+        w.advance(TimeDelta::hours(25)).await;
+        // Still the team's: nothing moved on by itself, but the lead and the coordinator know.
+        let summary = w.summary(&notice).await;
+        assert_eq!(summary.last().unwrap().0, Outreach, "{summary:?}");
+        let task = w.task(&notice, TaskKind::Outreach).await;
+        assert_eq!(task.status, TaskStatus::Open);
+        assert_eq!(task.priority, TaskPriority::High);
+        assert!(task.unclaimed_escalated_at.is_some());
+        assert!(
+            w.told(lead)
+                .await
+                .contains(&NotificationKind::TaskUnclaimed)
+        );
+        assert!(
+            w.told(coordinator)
+                .await
+                .contains(&NotificationKind::TaskUnclaimed)
+        );
+        assert!(
+            !w.told(nurse)
+                .await
+                .contains(&NotificationKind::TaskUnclaimed),
+            "the lead, not everyone"
+        );
+        // Told once, however long it stays unclaimed.
+        w.advance(TimeDelta::hours(5)).await;
+        let unclaimed = w
+            .told(lead)
+            .await
+            .iter()
+            .filter(|k| **k == NotificationKind::TaskUnclaimed)
+            .count();
+        assert_eq!(unclaimed, 1);
+    })
+    .await;
+}
+
+/// The walk: SMS silent → letter returned → relay "not seen" → outreach task →
+/// unclaimed → lead and coordinator told → claimed → "moved" with a new address → the
+/// coordinator has it → takes it over by name.
+async fn the_whole_chain_ends_with_a_named_person(backend: &str) {
+    on(backend, tuesday_morning(), async |w| {
+        let p = w.patient(&["sms", "postal", "relay", "outreach"]).await;
+        let coordinator = w.staff(w.clinic, Role::Coordinator, false).await;
+        w.set_coordinator(p, coordinator).await;
+        let lead = w.staff(w.team, Role::Outreach, true).await;
+        let nurse = w.staff(w.team, Role::Outreach, false).await;
+        let worker = w.staff(w.service, Role::Relay, false).await;
+        let notice = w.book(p, w.now() + TimeDelta::days(20)).await;
+        w.run().await;
+        // The SMS goes unanswered; the letter is printed, posted, and comes back.
+        w.advance(TimeDelta::hours(30)).await;
+        assert_eq!(w.summary(&notice).await[0].1, Expired);
+        let batch = w.batches().await[0].clone();
+        let mut tx = w.store.begin().await.unwrap();
+        w.engine
+            .mark_batch_posted(&mut tx, batch.id, w.now().with_timezone(&Oslo).date_naive())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        w.advance(TimeDelta::days(2)).await;
+        let reference = w.letters(batch.id).await[0].reference.clone();
+        let mut tx = w.store.begin().await.unwrap();
+        w.engine
+            .letter_returned(&mut tx, &reference, "flyttet")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        w.run().await;
+        assert!(
+            w.told(coordinator)
+                .await
+                .contains(&NotificationKind::LetterReturned)
+        );
+        assert!(
+            w.told(coordinator)
+                .await
+                .contains(&NotificationKind::ContactPointFailed)
+        );
+        // The drop-in centre has a relay request; the patient does not come in.
+        let relay = w.task(&notice, TaskKind::Relay).await;
+        assert_eq!(relay.status, TaskStatus::Open);
+        let code = w.code(&notice).await;
+        assert!(relay.message.as_deref().is_some_and(|m| m.contains(&code)));
+        assert_eq!(w.told(worker).await, vec![NotificationKind::NewTask]);
+        w.close(relay.id, worker, TaskOutcome::NotSeen, None)
+            .await
+            .unwrap();
+        w.run().await;
+        let summary = w.summary(&notice).await;
+        assert_eq!(
+            summary[2],
+            (Relay, Failed, Some("not_seen".into())),
+            "{summary:?}"
+        );
+        assert_eq!((summary[3].0, summary[3].1), (Outreach, Sent));
+        // Nobody claims the outreach task in its window.
+        w.advance(TimeDelta::hours(25)).await;
+        assert!(
+            w.told(lead)
+                .await
+                .contains(&NotificationKind::TaskUnclaimed)
+        );
+        assert!(
+            w.told(coordinator)
+                .await
+                .contains(&NotificationKind::TaskUnclaimed)
+        );
+        // The nurse claims it, looks, and finds the patient has moved.
+        let task = w.task(&notice, TaskKind::Outreach).await;
+        let person = w.person(nurse).await;
+        let mut tx = w.store.begin().await.unwrap();
+        let claimed = tasks::claim(&mut tx, task.id, nurse, &person.label, w.now())
+            .await
+            .unwrap();
+        assert_eq!(claimed.assignee_id, Some(nurse));
+        let attempt = NewAttempt {
+            place: "Skippergata 8".into(),
+            at: None,
+            result: "not there; staff say he moved to a flat in Grorud".into(),
+            note: None,
+        };
+        tasks::record_attempt(&mut tx, task.id, nurse, &person.label, &attempt, w.now())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let new_address: NewContactPoint = serde_json::from_value(serde_json::json!({
+            "kind": "postal", "lines": ["Ola Nordmann", "Grorudveien 5"],
+            "postal_code": "0976", "place": "Oslo", "provenance": "stated_by_patient"
+        }))
+        .unwrap();
+        w.close(task.id, nurse, TaskOutcome::Moved, Some(new_address))
+            .await
+            .unwrap();
+        w.run().await;
+        let mut tx = w.store.begin_read().await.unwrap();
+        let added = contact_points::list(&mut tx, p)
+            .await
+            .unwrap()
+            .into_iter()
+            .last()
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            added.provenance,
+            contact_points::Provenance::VerifiedInPerson
+        );
+        assert_eq!(added.verified_by.as_deref(), Some(person.label.as_str()));
+        let summary = w.summary(&notice).await;
+        assert_eq!(
+            summary[3],
+            (Outreach, Failed, Some("moved".into())),
+            "{summary:?}"
+        );
+        assert_eq!(summary.last().unwrap().0, Coordinator);
+        let follow_up = w.task(&notice, TaskKind::CoordinatorFollowUp).await;
+        assert_eq!(
+            follow_up.assignee_id,
+            Some(coordinator),
+            "held by a named person"
+        );
+        assert!(
+            w.told(coordinator)
+                .await
+                .contains(&NotificationKind::ChainFailed)
+        );
+        // The coordinator takes the notice over: it ends with a named human, never in silence.
+        w.close(follow_up.id, coordinator, TaskOutcome::TakenOver, None)
+            .await
+            .unwrap();
+        let n = w.notice(&notice).await;
+        assert_eq!(n.status, NoticeStatus::HandedOver);
+        assert_eq!(n.holder_staff_id, Some(coordinator));
+        let mut tx = w.store.begin_read().await.unwrap();
+        let timeline = kontaktvei_store::timeline::for_patient(&mut tx, p)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        for event in [
+            "task.claimed",
+            "task.attempt",
+            "task.closed",
+            "notice.handed_over",
+        ] {
+            assert!(
+                timeline.iter().any(|e| e.event == event),
+                "{event} on the timeline"
+            );
+        }
+    })
+    .await;
+}
+
+async fn told_in_person_acknowledges_and_cancels_the_rest(backend: &str) {
+    on(backend, tuesday_morning(), async |w| {
+        let p = w.patient(&["relay", "outreach"]).await;
+        let worker = w.staff(w.service, Role::Relay, false).await;
+        let notice = w.book(p, w.now() + TimeDelta::days(10)).await;
+        w.run().await;
+        let relay = w.task(&notice, TaskKind::Relay).await;
+        // An outreach nurse's outcome does not fit a relay request.
+        let wrong = w.close(relay.id, worker, TaskOutcome::MetAndInformed, None).await;
+        assert!(matches!(wrong, Err(kontaktvei_scheduler::engine::Error::Store(kontaktvei_store::Error::Invalid(ref e))) if e[0].field == "outcome"), "{wrong:?}");
+        let closed = w.close(relay.id, worker, TaskOutcome::ToldInPerson, None).await.unwrap();
+        assert_eq!(closed.status, TaskStatus::Closed);
+        assert_eq!(closed.closed_by, Some(worker));
+        let n = w.notice(&notice).await;
+        assert_eq!(n.status, NoticeStatus::Acknowledged);
+        let mut tx = w.store.begin_read().await.unwrap();
+        let ack = kontaktvei_store::acks::for_notice(&mut tx, notice.id).await.unwrap().unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(ack.method, AckMethod::RelayAttested);
+        assert_eq!(ack.actor, format!("staff:{worker}"), "who told them");
+        let summary = w.summary(&notice).await;
+        assert_eq!((summary[2].0, summary[2].1), (Relay, Acknowledged), "{summary:?}");
+        assert_eq!(summary[3], (Outreach, Cancelled, Some("acknowledged".into())));
+        // A second closing changes nothing.
+        assert!(w.close(relay.id, worker, TaskOutcome::NotSeen, None).await.is_err());
+    })
+    .await;
+}
+
+async fn only_the_holder_works_an_outreach_task_and_overdue_work_is_chased(backend: &str) {
+    on(backend, tuesday_morning(), async |w| {
+        let p = w.patient(&["outreach"]).await;
+        let lead = w.staff(w.team, Role::Outreach, true).await;
+        let nurse = w.staff(w.team, Role::Outreach, false).await;
+        let other = w.staff(w.team, Role::Outreach, false).await;
+        let notice = w.book(p, w.now() + TimeDelta::days(3)).await;
+        w.run().await;
+        let task = w.task(&notice, TaskKind::Outreach).await;
+        assert_eq!(task.priority, TaskPriority::Normal);
+        let unclaimed = w.close(task.id, nurse, TaskOutcome::NotFound, None).await;
+        assert!(matches!(
+            unclaimed,
+            Err(kontaktvei_scheduler::engine::Error::Store(
+                kontaktvei_store::Error::Conflict(_)
+            ))
+        ));
+        let mut tx = w.store.begin().await.unwrap();
+        tasks::claim(&mut tx, task.id, nurse, "staff:nurse", w.now())
+            .await
+            .unwrap();
+        assert!(
+            tasks::claim(&mut tx, task.id, other, "staff:other", w.now())
+                .await
+                .is_err(),
+            "one holder at a time"
+        );
+        assert!(
+            tasks::unclaim(&mut tx, task.id, other, "staff:other", "not mine", w.now())
+                .await
+                .is_err()
+        );
+        tx.commit().await.unwrap();
+        assert!(
+            w.close(task.id, other, TaskOutcome::NotFound, None)
+                .await
+                .is_err(),
+            "only the holder closes it"
+        );
+        // Past due (the appointment): the holder is reminded, a day later the lead.
+        w.advance(TimeDelta::days(3) + TimeDelta::hours(1)).await;
+        assert!(w.told(nurse).await.contains(&NotificationKind::TaskOverdue));
+        assert!(!w.told(lead).await.contains(&NotificationKind::TaskOverdue));
+        w.advance(TimeDelta::hours(25)).await;
+        assert!(w.told(lead).await.contains(&NotificationKind::TaskOverdue));
+        // Given back with a reason, it is the team's again.
+        let mut tx = w.store.begin().await.unwrap();
+        assert!(
+            tasks::unclaim(&mut tx, task.id, nurse, "staff:nurse", " ", w.now())
+                .await
+                .is_err(),
+            "a reason is needed"
+        );
+        let back = tasks::unclaim(
+            &mut tx,
+            task.id,
+            nurse,
+            "staff:nurse",
+            "off sick this week",
+            w.now(),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!((back.status, back.assignee_id), (TaskStatus::Open, None));
+    })
+    .await;
+}
+
+async fn a_hand_over_is_offered_then_accepted(backend: &str) {
+    on(backend, tuesday_morning(), async |w| {
+        let p = w.patient(&["outreach"]).await;
+        let nurse = w.staff(w.team, Role::Outreach, false).await;
+        let colleague = w.staff(w.team, Role::Outreach, false).await;
+        let coordinator = w.staff(w.clinic, Role::Coordinator, false).await;
+        let successor = w.staff(w.clinic, Role::Coordinator, false).await;
+        w.set_coordinator(p, coordinator).await;
+        let notice = w.book(p, w.now() + TimeDelta::days(10)).await;
+        w.run().await;
+        let task = w.task(&notice, TaskKind::Outreach).await;
+        let mut tx = w.store.begin().await.unwrap();
+        tasks::claim(&mut tx, task.id, nurse, "staff:nurse", w.now())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let nurse_p = w.person(nurse).await;
+        let colleague_p = w.person(colleague).await;
+        let mut tx = w.store.begin().await.unwrap();
+        // Only the holder offers; not to themselves.
+        assert!(
+            w.engine
+                .offer_handover(
+                    &mut tx,
+                    &colleague_p,
+                    Offer {
+                        subject_kind: SubjectKind::Task,
+                        subject_id: task.id,
+                        to_staff_id: Some(nurse),
+                        to_organisation_id: None,
+                        note: None
+                    }
+                )
+                .await
+                .is_err()
+        );
+        assert!(
+            w.engine
+                .offer_handover(
+                    &mut tx,
+                    &nurse_p,
+                    Offer {
+                        subject_kind: SubjectKind::Task,
+                        subject_id: task.id,
+                        to_staff_id: Some(nurse),
+                        to_organisation_id: None,
+                        note: None
+                    }
+                )
+                .await
+                .is_err()
+        );
+        let offer = w
+            .engine
+            .offer_handover(
+                &mut tx,
+                &nurse_p,
+                Offer {
+                    subject_kind: SubjectKind::Task,
+                    subject_id: task.id,
+                    to_staff_id: Some(colleague),
+                    to_organisation_id: None,
+                    note: Some("I am away next week".into()),
+                },
+            )
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(
+            w.told(colleague)
+                .await
+                .contains(&NotificationKind::HandoverOffered)
+        );
+        // Until accepted, the nurse keeps it and is reminded after a day.
+        w.advance(TimeDelta::hours(25)).await;
+        assert_eq!(
+            w.task(&notice, TaskKind::Outreach).await.assignee_id,
+            Some(nurse)
+        );
+        assert!(
+            w.told(nurse)
+                .await
+                .contains(&NotificationKind::HandoverPending)
+        );
+        let mut tx = w.store.begin().await.unwrap();
+        assert!(
+            w.engine
+                .decide_handover(&mut tx, offer.id, &nurse_p, HandoverStatus::Accepted, None)
+                .await
+                .is_err(),
+            "not the nurse's to accept"
+        );
+        let accepted = w
+            .engine
+            .decide_handover(
+                &mut tx,
+                offer.id,
+                &colleague_p,
+                HandoverStatus::Accepted,
+                None,
+            )
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(accepted.status, HandoverStatus::Accepted);
+        assert_eq!(
+            w.task(&notice, TaskKind::Outreach).await.assignee_id,
+            Some(colleague)
+        );
+        assert!(
+            w.told(nurse)
+                .await
+                .contains(&NotificationKind::HandoverAccepted)
+        );
+        // The patient's coordinator hands the patient over; declined, then accepted.
+        let coord_p = w.person(coordinator).await;
+        let succ_p = w.person(successor).await;
+        let mut tx = w.store.begin().await.unwrap();
+        let first = w
+            .engine
+            .offer_handover(
+                &mut tx,
+                &coord_p,
+                Offer {
+                    subject_kind: SubjectKind::Patient,
+                    subject_id: p,
+                    to_staff_id: Some(successor),
+                    to_organisation_id: None,
+                    note: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            w.engine
+                .offer_handover(
+                    &mut tx,
+                    &coord_p,
+                    Offer {
+                        subject_kind: SubjectKind::Patient,
+                        subject_id: p,
+                        to_staff_id: Some(successor),
+                        to_organisation_id: None,
+                        note: None
+                    }
+                )
+                .await
+                .is_err(),
+            "one open offer at a time"
+        );
+        w.engine
+            .decide_handover(
+                &mut tx,
+                first.id,
+                &succ_p,
+                HandoverStatus::Declined,
+                Some("full caseload"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            patients::get(&mut tx, p).await.unwrap().coordinator_id,
+            Some(coordinator),
+            "declined: the coordinator keeps the patient"
+        );
+        let second = w
+            .engine
+            .offer_handover(
+                &mut tx,
+                &coord_p,
+                Offer {
+                    subject_kind: SubjectKind::Patient,
+                    subject_id: p,
+                    to_staff_id: None,
+                    to_organisation_id: Some(w.clinic),
+                    note: None,
+                },
+            )
+            .await
+            .unwrap();
+        w.engine
+            .decide_handover(&mut tx, second.id, &succ_p, HandoverStatus::Accepted, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            patients::get(&mut tx, p).await.unwrap().coordinator_id,
+            Some(successor)
+        );
+        let timeline = kontaktvei_store::timeline::for_patient(&mut tx, p)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        for event in ["handover.offered", "handover.accepted", "handover.declined"] {
+            assert!(
+                timeline.iter().any(|e| e.event == event),
+                "{event} on the timeline"
+            );
+        }
+    })
+    .await;
+}
+
+async fn a_next_of_kin_is_asked_only_to_have_the_patient_call(backend: &str) {
+    on(backend, tuesday_morning(), async |w| {
+        let policy = kontaktvei_scheduler::Policy {
+            chain: vec![Sms, NextOfKin, Outreach],
+            letter_contact_text: "22 33 44 55".into(),
+            ..Default::default()
+        };
+        let mut tx = w.store.begin().await.unwrap();
+        organisations::set_policy(&mut tx, w.clinic, &serde_json::to_value(&policy).unwrap())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let p = w.patient(&["sms", "outreach"]).await;
+        let kin = |consent_by: Option<&str>| -> NewContactPoint {
+            serde_json::from_value(serde_json::json!({
+                "kind": "next_of_kin", "phone": "+4799887766", "contact_name": "Anne",
+                "relation": "sister", "provenance": "stated_by_patient",
+                "consent_recorded": true, "consent_given_by": consent_by,
+            }))
+            .unwrap()
+        };
+        let mut tx = w.store.begin().await.unwrap();
+        let refused = contact_points::add(&mut tx, p, kin(None), "test", w.now()).await;
+        assert!(matches!(refused, Err(kontaktvei_store::Error::Invalid(ref e)) if e[0].field == "consent_given_by"), "{refused:?}");
+        let cp = contact_points::add(&mut tx, p, kin(Some("the patient, to nurse Kari")), "test", w.now())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(cp.consent_scope.as_deref(), Some(contact_points::NEXT_OF_KIN_SCOPE));
+        assert_eq!(cp.consent_given_at, Some(w.now()));
+        let notice = w.book(p, w.now() + TimeDelta::days(10)).await;
+        let code = w.code(&notice).await;
+        w.run().await;
         w.advance(TimeDelta::hours(25)).await;
         let summary = w.summary(&notice).await;
-        assert_eq!(summary.last().unwrap().0, Coordinator, "{summary:?}");
-        assert_eq!(
-            summary.last().unwrap().2.as_deref(),
-            Some("chain_exhausted")
-        );
+        assert_eq!((summary[1].0, summary[1].1), (NextOfKin, Sent), "{summary:?}");
+        let to_kin = w.outbox().await.into_iter().find(|m| m.to == "+4799887766").unwrap();
+        assert!(to_kin.body.contains("Anne") && to_kin.body.contains("22 33 44 55"), "{}", to_kin.body);
+        for secret in [code.as_str(), "Storgata", "kl.", "time"] {
+            assert!(!to_kin.body.contains(secret), "no appointment details: {}", to_kin.body);
+        }
+        // The patient withdraws consent: retired at once, never used again.
+        let mut tx = w.store.begin().await.unwrap();
+        let retired = contact_points::withdraw_consent(&mut tx, p, cp.id, w.now()).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(retired.status, contact_points::ContactStatus::Retired);
+        let again = w.book(p, w.now() + TimeDelta::days(10)).await;
+        assert_eq!(w.summary(&again).await[1], (NextOfKin, Skipped, Some("no_contact_point".into())));
     })
     .await;
 }
@@ -1091,6 +1727,11 @@ both!(
     a_no_show_creates_the_follow_up_and_the_coordinators_task,
     an_ack_after_escalation_cancels_the_later_steps,
     a_chain_without_people_ends_with_the_coordinator,
-    an_unclaimed_outreach_task_hands_the_notice_to_the_coordinator,
+    an_unclaimed_outreach_task_goes_to_the_lead_and_the_coordinator,
+    the_whole_chain_ends_with_a_named_person,
+    told_in_person_acknowledges_and_cancels_the_rest,
+    only_the_holder_works_an_outreach_task_and_overdue_work_is_chased,
+    a_hand_over_is_offered_then_accepted,
     a_failed_delivery_escalates_at_once,
+    a_next_of_kin_is_asked_only_to_have_the_patient_call,
 );

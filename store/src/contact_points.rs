@@ -16,7 +16,8 @@ macro_rules! contact_point_columns {
     () => {
         "id, patient_id, kind, phone, address, organisation_id, contact_name, relation, \
          consent_recorded, provenance, verified_by, verified_at, expires_at, status, \
-         failure_reason, note, created_at, created_by, retired_at, retired_reason"
+         failure_reason, note, created_at, created_by, retired_at, retired_reason, \
+         consent_given_by, consent_given_at, consent_scope"
     };
 }
 
@@ -98,7 +99,17 @@ pub struct ContactPoint {
     pub created_by: String,
     pub retired_at: Option<DateTime<Utc>>,
     pub retired_reason: Option<String>,
+    /// Next of kin: who gave consent (usually the patient), when, and for what.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent_given_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent_given_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent_scope: Option<String>,
 }
+
+/// What a next of kin may be asked, and nothing more: no appointment details ever.
+pub const NEXT_OF_KIN_SCOPE: &str = "ask the patient to call us";
 
 impl ContactPoint {
     /// Whether a contact plan may use it now: not failed or retired, and not expired.
@@ -130,6 +141,10 @@ pub struct NewContactPoint {
     pub relation: Option<String>,
     #[serde(default)]
     pub consent_recorded: bool,
+    /// next_of_kin: who gave consent, e.g. "the patient, to nurse Kari Nordmann".
+    pub consent_given_by: Option<String>,
+    /// next_of_kin: when consent was given; defaults to now.
+    pub consent_given_at: Option<DateTime<Utc>>,
     /// Who verified it; defaults to the caller for `verified_in_person`.
     pub verified_by: Option<String>,
     /// When it was verified; defaults to now for `verified_in_person` and `population_register`.
@@ -250,6 +265,9 @@ pub async fn add(
         created_by: created_by.to_owned(),
         retired_at: None,
         retired_reason: None,
+        consent_given_by: None,
+        consent_given_at: None,
+        consent_scope: None,
     };
     let phone_use = match kind {
         ContactKind::Sms => Some(phone::Use::Sms),
@@ -314,9 +332,25 @@ pub async fn add(
         if !new.consent_recorded {
             v.add("consent_recorded", "a next of kin may only be contacted with the patient's consent; record it and set consent_recorded to true");
         }
+        cp.consent_given_by = require(
+            &mut v,
+            &new.consent_given_by,
+            "consent_given_by",
+            kind,
+            "who gave consent (e.g. \"the patient, to nurse Kari Nordmann\")",
+        )
+        .map(str::to_owned);
+        let at = new.consent_given_at.unwrap_or(now);
+        if at > now {
+            v.add("consent_given_at", "cannot be in the future");
+        }
+        cp.consent_given_at = Some(at);
+        cp.consent_scope = Some(NEXT_OF_KIN_SCOPE.to_owned());
     } else {
         forbid(&mut v, &new.contact_name, "contact_name", kind);
         forbid(&mut v, &new.relation, "relation", kind);
+        forbid(&mut v, &new.consent_given_by, "consent_given_by", kind);
+        forbid(&mut v, &new.consent_given_at, "consent_given_at", kind);
     }
     match new.provenance {
         Provenance::VerifiedInPerson => {
@@ -350,8 +384,8 @@ pub async fn add(
         sqlx::query(
             "INSERT INTO contact_points (id, patient_id, kind, phone, address, postal_code, organisation_id,
                  contact_name, relation, consent_recorded, provenance, verified_by, verified_at, expires_at,
-                 status, note, created_at, created_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                 status, note, created_at, created_by, consent_given_by, consent_given_at, consent_scope)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
         )
         .bind(cp.id)
         .bind(cp.patient_id)
@@ -371,6 +405,9 @@ pub async fn add(
         .bind(&cp.note)
         .bind(cp.created_at)
         .bind(&cp.created_by)
+        .bind(&cp.consent_given_by)
+        .bind(cp.consent_given_at)
+        .bind(&cp.consent_scope)
         .execute(c)
         .await?
         .rows_affected()
@@ -405,6 +442,33 @@ pub async fn list(tx: &mut Tx, patient_id: Id) -> Result<Vec<ContactPoint>> {
         .fetch_all(c)
         .await?
     }))
+}
+
+/// The patient withdrew consent to contact a next of kin: the contact point is retired at once.
+pub async fn withdraw_consent(
+    tx: &mut Tx,
+    patient_id: Id,
+    id: Id,
+    now: DateTime<Utc>,
+) -> Result<ContactPoint> {
+    let cp = get(tx, id).await?;
+    if cp.patient_id != patient_id {
+        return Err(Error::NotFound("contact point"));
+    }
+    if cp.kind != ContactKind::NextOfKin {
+        return Err(Error::Conflict(format!(
+            "consent belongs to next-of-kin contact points; this one is {}: retire it instead",
+            cp.kind
+        )));
+    }
+    retire(
+        tx,
+        patient_id,
+        id,
+        "the patient withdrew consent to contact this next of kin",
+        now,
+    )
+    .await
 }
 
 /// Takes a contact point out of use, keeping it (and why) for the record.

@@ -14,7 +14,7 @@ use serde::Serialize;
 macro_rules! notice_columns {
     () => {
         "id, organisation_id, patient_id, appointment_id, kind, status, deadline, created_at, \
-         updated_at, closed_at"
+         updated_at, closed_at, holder_staff_id"
     };
 }
 
@@ -66,6 +66,8 @@ pub struct Notice {
     pub updated_at: DateTime<Utc>,
     /// When it stopped being owed (acknowledged, handed over or superseded).
     pub closed_at: Option<DateTime<Utc>>,
+    /// The named person who took it over (`handed_over`), or to whom it was handed on.
+    pub holder_staff_id: Option<Id>,
 }
 
 pub struct NewNotice {
@@ -88,6 +90,7 @@ pub async fn create(tx: &mut Tx, new: NewNotice, now: DateTime<Utc>) -> Result<N
         created_at: now,
         updated_at: now,
         closed_at: None,
+        holder_staff_id: None,
     };
     on_tx!(tx, |c| {
         sqlx::query(
@@ -150,6 +153,38 @@ pub async fn close(tx: &mut Tx, id: Id, status: NoticeStatus, now: DateTime<Utc>
         .rows_affected()
     });
     Ok(moved == 1)
+}
+
+/// A named person takes an open notice over: it is no longer owed by the machine, and they
+/// hold it. False if it was closed already.
+pub async fn hand_over(tx: &mut Tx, id: Id, staff_id: Id, now: DateTime<Utc>) -> Result<bool> {
+    let moved = on_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE notices SET status = 'handed_over', holder_staff_id = $2, closed_at = $3, updated_at = $3
+             WHERE id = $1 AND status IN ('pending', 'active')",
+        )
+        .bind(id)
+        .bind(staff_id)
+        .bind(now)
+        .execute(c)
+        .await?
+        .rows_affected()
+    });
+    Ok(moved == 1)
+}
+
+/// Who holds the notice now (a hand-over accepted).
+pub async fn set_holder(tx: &mut Tx, id: Id, staff_id: Id, now: DateTime<Utc>) -> Result<()> {
+    on_tx!(tx, |c| {
+        sqlx::query("UPDATE notices SET holder_staff_id = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(staff_id)
+            .bind(now)
+            .execute(c)
+            .await?
+            .rows_affected()
+    });
+    Ok(())
 }
 
 /// Stores the plan's policy snapshot and the hashes of the ack code and link token, and marks

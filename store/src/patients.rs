@@ -407,3 +407,17 @@ pub async fn shares(tx: &mut Tx, patient_id: Id) -> Result<Vec<Share>> {
         .await?
     }))
 }
+
+/// Makes a staff member the patient's coordinator (a hand-over accepted).
+pub async fn set_coordinator(tx: &mut Tx, id: Id, staff_id: Id, now: DateTime<Utc>) -> Result<()> {
+    on_tx!(tx, |c| {
+        sqlx::query("UPDATE patients SET coordinator_id = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(staff_id)
+            .bind(now)
+            .execute(c)
+            .await?
+            .rows_affected()
+    });
+    Ok(())
+}

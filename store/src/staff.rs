@@ -38,6 +38,8 @@ pub struct ApiKey {
     pub label: Option<String>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// A personal key acts for this staff member: claims and closures carry their name.
+    pub staff_id: Option<Id>,
 }
 
 const KEY_PREFIX: &str = "kv_";
@@ -52,8 +54,18 @@ pub async fn create_api_key(
     organisation_id: Id,
     role: Role,
     label: Option<String>,
+    staff_id: Option<Id>,
     now: DateTime<Utc>,
 ) -> Result<(ApiKey, String)> {
+    if let Some(id) = staff_id {
+        let person = get_staff(tx, id).await?;
+        if person.organisation_id != organisation_id {
+            return Err(Error::invalid(
+                "staff_id",
+                "that staff member belongs to another organisation; a key acts for someone in its own",
+            ));
+        }
+    }
     let secret = format!("{KEY_PREFIX}{}", hex::encode(rand::random::<[u8; 32]>()));
     let key = ApiKey {
         id: Id::new(now),
@@ -62,10 +74,11 @@ pub async fn create_api_key(
         label,
         created_at: now,
         revoked_at: None,
+        staff_id,
     };
     on_tx!(tx, |c| {
         sqlx::query(
-            "INSERT INTO api_keys (id, organisation_id, role, key_hash, label, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO api_keys (id, organisation_id, role, key_hash, label, created_at, staff_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(key.id)
         .bind(key.organisation_id)
@@ -73,6 +86,7 @@ pub async fn create_api_key(
         .bind(hash_key(&secret))
         .bind(&key.label)
         .bind(key.created_at)
+        .bind(key.staff_id)
         .execute(c)
         .await?
         .rows_affected()
@@ -88,7 +102,7 @@ pub async fn authenticate(tx: &mut Tx, secret: &str) -> Result<Option<ApiKey>> {
     let hash = hash_key(secret);
     Ok(on_tx!(tx, |c| {
         sqlx::query_as(
-            "SELECT id, organisation_id, role, label, created_at, revoked_at FROM api_keys
+            "SELECT id, organisation_id, role, label, created_at, revoked_at, staff_id FROM api_keys
              WHERE key_hash = $1 AND revoked_at IS NULL",
         )
         .bind(&hash)
@@ -105,6 +119,18 @@ pub struct Staff {
     pub email: Option<String>,
     pub role: Role,
     pub created_at: DateTime<Utc>,
+    /// Hears about unclaimed and overdue tasks of the team.
+    pub team_lead: bool,
+    /// E-mail about new work: `immediate`, `daily` (a digest at 07:00) or `off`.
+    pub email_digest: EmailDigest,
+}
+
+text_enum! {
+    pub enum EmailDigest {
+        Immediate = "immediate",
+        Daily = "daily",
+        Off = "off",
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -113,6 +139,9 @@ pub struct NewStaff {
     pub name: String,
     pub email: Option<String>,
     pub role: Role,
+    #[serde(default)]
+    pub team_lead: bool,
+    pub email_digest: Option<EmailDigest>,
 }
 
 pub async fn create_staff(
@@ -137,10 +166,12 @@ pub async fn create_staff(
         email: new.email,
         role: new.role,
         created_at: now,
+        team_lead: new.team_lead,
+        email_digest: new.email_digest.unwrap_or(EmailDigest::Immediate),
     };
     on_tx!(tx, |c| {
         sqlx::query(
-            "INSERT INTO staff (id, organisation_id, name, email, role, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO staff (id, organisation_id, name, email, role, created_at, team_lead, email_digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(staff.id)
         .bind(staff.organisation_id)
@@ -148,6 +179,8 @@ pub async fn create_staff(
         .bind(&staff.email)
         .bind(staff.role)
         .bind(staff.created_at)
+        .bind(staff.team_lead)
+        .bind(staff.email_digest)
         .execute(c)
         .await?
         .rows_affected()
@@ -158,7 +191,7 @@ pub async fn create_staff(
 pub async fn get_staff(tx: &mut Tx, id: Id) -> Result<Staff> {
     on_tx!(tx, |c| {
         sqlx::query_as(
-            "SELECT id, organisation_id, name, email, role, created_at FROM staff WHERE id = $1",
+            "SELECT id, organisation_id, name, email, role, created_at, team_lead, email_digest FROM staff WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(c)
@@ -170,7 +203,7 @@ pub async fn get_staff(tx: &mut Tx, id: Id) -> Result<Staff> {
 pub async fn list_staff(tx: &mut Tx, organisation_id: Id) -> Result<Vec<Staff>> {
     Ok(on_tx!(tx, |c| {
         sqlx::query_as(
-            "SELECT id, organisation_id, name, email, role, created_at FROM staff
+            "SELECT id, organisation_id, name, email, role, created_at, team_lead, email_digest FROM staff
              WHERE organisation_id = $1 ORDER BY name, id",
         )
         .bind(organisation_id)

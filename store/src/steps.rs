@@ -34,6 +34,9 @@ text_enum! {
         Outreach = "outreach",
         /// The patient's coordinator takes over (when no relay or outreach step could be planned).
         Coordinator = "coordinator",
+        /// An SMS to a next of kin the patient consented to: "ask them to call us", never
+        /// appointment details or the code. Only in a chain whose policy names it.
+        NextOfKin = "next_of_kin",
     }
 }
 
@@ -45,6 +48,12 @@ impl ChannelKind {
         ChannelKind::Relay,
         ChannelKind::Outreach,
     ];
+
+    /// Outreach and the coordinator have no window: a person holds the task until they close
+    /// it with an outcome.
+    pub fn held_by_a_person(self) -> bool {
+        matches!(self, ChannelKind::Outreach | ChannelKind::Coordinator)
+    }
 
     /// Only people close a human step; automatic channels end by an ack, a failure or a timeout.
     pub fn is_human(self) -> bool {

@@ -18,7 +18,9 @@ pub struct TimelineEntry {
     /// `appointment.rescheduled`, `appointment.cancelled`, `appointment.attended`,
     /// `appointment.no_show`, `notice.created`, `step.<status>` (each thing that happened to a
     /// step of a notice's contact plan, with why), `sms.<kind>` (an SMS from the patient's phone:
-    /// ack, reply, stop), `notice.acknowledged`.
+    /// ack, reply, stop), `notice.acknowledged`, `notice.handed_over`, `task.created` and
+    /// `task.<event>` (claimed, unclaimed, attempt, closed, cancelled, reminders), and
+    /// `handover.<status>` (offered, accepted, declined, withdrawn).
     pub event: String,
     /// The contact point, appointment or notice the entry is about.
     pub subject_id: Id,
@@ -109,6 +111,17 @@ pub async fn for_patient(tx: &mut Tx, patient_id: Id) -> Result<Vec<TimelineEntr
                 actor: None,
             });
         }
+        if let (Some(holder), Some(at)) = (n.holder_staff_id, n.closed_at)
+            && n.status == notices::NoticeStatus::HandedOver
+        {
+            entries.push(TimelineEntry {
+                at,
+                event: "notice.handed_over".into(),
+                subject_id: n.id,
+                summary: format!("{} notice taken over by a person", n.kind),
+                actor: Some(format!("staff:{holder}")),
+            });
+        }
         if let Some(ack) = crate::acks::for_notice(tx, n.id).await? {
             entries.push(TimelineEntry {
                 at: ack.at,
@@ -116,6 +129,53 @@ pub async fn for_patient(tx: &mut Tx, patient_id: Id) -> Result<Vec<TimelineEntr
                 subject_id: n.id,
                 summary: format!("{} notice acknowledged ({})", n.kind, ack.method),
                 actor: Some(ack.actor),
+            });
+        }
+    }
+    for t in crate::tasks::for_patient(tx, patient_id).await? {
+        entries.push(TimelineEntry {
+            at: t.created_at,
+            event: "task.created".into(),
+            subject_id: t.id,
+            summary: format!("{} task created: {}", t.kind, t.reason),
+            actor: None,
+        });
+        for e in crate::tasks::events(tx, t.id).await? {
+            let mut summary = format!("{} task {}", t.kind, e.kind);
+            if let Some(result) = &e.result {
+                summary.push_str(&format!(": {result}"));
+            }
+            if let Some(place) = &e.place {
+                summary.push_str(&format!(" at {place}"));
+            }
+            entries.push(TimelineEntry {
+                at: e.at,
+                event: format!("task.{}", e.kind),
+                subject_id: t.id,
+                summary,
+                actor: Some(e.actor),
+            });
+        }
+    }
+    for h in crate::handovers::for_patient(tx, patient_id).await? {
+        let to = match h.to_staff_id {
+            Some(s) => format!("staff {s}"),
+            None => format!("organisation {}", h.to_organisation_id),
+        };
+        entries.push(TimelineEntry {
+            at: h.offered_at,
+            event: "handover.offered".into(),
+            subject_id: h.id,
+            summary: format!("{} offered to {to}", h.subject_kind),
+            actor: Some(format!("staff:{}", h.from_staff_id)),
+        });
+        if let (Some(at), Some(by)) = (h.decided_at, h.decided_by) {
+            entries.push(TimelineEntry {
+                at,
+                event: format!("handover.{}", h.status),
+                subject_id: h.id,
+                summary: format!("{} hand-over {}", h.subject_kind, h.status),
+                actor: Some(format!("staff:{by}")),
             });
         }
     }

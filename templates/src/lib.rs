@@ -158,10 +158,38 @@ pub fn render(medium: Medium, ctx: &Context<'_>) -> String {
     }
 }
 
+/// The SMS to a next of kin the patient consented to: who to ask to call, nothing more — no
+/// time, place, kind of appointment or code (the consent covers "ask them to call us").
+pub fn next_of_kin(kin_name: Option<&str>, patient_first_name: &str, call_us: &str) -> String {
+    let greeting = match kin_name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(n) => format!("Hei {n}!"),
+        None => "Hei!".to_owned(),
+    };
+    let call = call_us.trim();
+    let how = if call.is_empty() {
+        "ringe oss".to_owned()
+    } else {
+        format!("ringe oss ({call})")
+    };
+    format!(
+        "{greeting} {patient_first_name} har sagt at vi kan kontakte deg. Vi prøver å nå {patient_first_name} – kan du be {patient_first_name} {how}? Ikke svar på denne meldingen."
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn a_next_of_kin_hears_no_appointment_details() {
+        let text = next_of_kin(Some("Anne"), "Ola", "22 33 44 55");
+        assert_eq!(
+            text,
+            "Hei Anne! Ola har sagt at vi kan kontakte deg. Vi prøver å nå Ola – kan du be Ola ringe oss (22 33 44 55)? Ikke svar på denne meldingen."
+        );
+        assert!(!text.contains("time") && !text.contains("kl."));
+    }
 
     #[test]
     fn norwegian_dates_follow_oslo_time() {

@@ -17,4 +17,5 @@ mod escalation;
 mod idempotency;
 mod operations;
 mod sms;
+mod tasks;
 mod validation;

@@ -4,11 +4,13 @@
 
 mod acks;
 mod appointments;
+mod handovers;
 mod notices;
 mod organisations;
 mod outbox;
 mod patients;
 mod print;
+mod tasks;
 
 use crate::auth::Caller;
 use crate::context::AppContext;
@@ -167,6 +169,8 @@ pub fn router(ctx: AppContext) -> Router<AppContext> {
         .merge(acks::router())
         .merge(outbox::router())
         .merge(print::router())
+        .merge(tasks::router())
+        .merge(handovers::router())
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
             crate::idempotency::idempotent,
@@ -216,7 +220,11 @@ mod openapi {
             appointments::book, appointments::get, appointments::list_for_patient,
             appointments::reschedule, appointments::cancel, appointments::attendance,
             notices::get, notices::list_for_patient, acks::create,
-            outbox::list, outbox::tasks,
+            outbox::list, organisations::create_staff_key,
+            tasks::list, tasks::get, tasks::claim, tasks::unclaim, tasks::attempt, tasks::close,
+            tasks::list_notifications, tasks::read_notification, tasks::list_emails,
+            handovers::list, handovers::offer, handovers::accept, handovers::decline, handovers::withdraw,
+            patients::withdraw_consent,
             print::list, print::print_now, print::manifest, print::manifest_csv, print::pdf,
             print::printed, print::posted, print::returned, print::reprint,
         ),

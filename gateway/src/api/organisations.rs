@@ -11,9 +11,9 @@ use axum::http::StatusCode;
 use axum::routing;
 use axum::{Json, Router};
 use kontaktvei_scheduler::Policy;
-use kontaktvei_store::FieldError;
 use kontaktvei_store::organisations::{self, Organisation, OrganisationUpdate};
 use kontaktvei_store::staff::{self, NewStaff, Staff};
+use kontaktvei_store::{FieldError, Id};
 
 pub fn router() -> Router<AppContext> {
     Router::new()
@@ -24,6 +24,7 @@ pub fn router() -> Router<AppContext> {
             routing::get(get_policy).put(put_policy),
         )
         .route("/staff", routing::get(list_staff).post(create_staff))
+        .route("/staff/{id}/keys", routing::post(create_staff_key))
 }
 
 /// Every organisation, by name.
@@ -99,6 +100,53 @@ pub async fn create_staff(
     let staff = staff::create_staff(&mut tx, caller.organisation_id, new, ctx.clock.now()).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(staff)))
+}
+
+/// A personal key, shown once.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PersonalKey {
+    pub key_id: Id,
+    pub staff_id: Id,
+    pub role: staff::Role,
+    /// The secret: give it to the person; it is never shown again.
+    pub api_key: String,
+}
+
+/// An admin makes a personal key for a staff member: it acts in their name, so they can claim,
+/// work and close tasks and accept hand-overs. The key has the person's role.
+#[utoipa::path(post, path = "/staff/{id}/keys", tag = "organisations",
+    responses((status = 201, body = PersonalKey), (status = 403, body = crate::problem::Problem), (status = 404, body = crate::problem::Problem)))]
+pub async fn create_staff_key(
+    State(ctx): State<AppContext>,
+    caller: Caller,
+    Ids([id]): Ids<1>,
+) -> ApiResult<(StatusCode, Json<PersonalKey>)> {
+    caller.require(roles::ADMIN, "make keys")?;
+    let now = ctx.clock.now();
+    let mut tx = ctx.store.begin().await?;
+    let person = staff::get_staff(&mut tx, id).await?;
+    if person.organisation_id != caller.organisation_id {
+        return Err(kontaktvei_store::Error::NotFound("staff member").into());
+    }
+    let (key, secret) = staff::create_api_key(
+        &mut tx,
+        caller.organisation_id,
+        person.role,
+        Some(format!("personal key for staff {}", person.id)),
+        Some(person.id),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(PersonalKey {
+            key_id: key.id,
+            staff_id: person.id,
+            role: key.role,
+            api_key: secret,
+        }),
+    ))
 }
 
 /// The organisation's contact policy: the chain and how long each step waits for an

@@ -1,5 +1,5 @@
-//! What the machine has "sent" and what people must do: the SMS outbox (the built-in provider:
-//! nothing leaves the machine) and the organisation's open tasks.
+//! What the machine has "sent": the SMS outbox (the built-in provider: nothing leaves the
+//! machine).
 
 use super::{Items, roles};
 use crate::auth::Caller;
@@ -9,12 +9,9 @@ use axum::extract::State;
 use axum::routing;
 use axum::{Json, Router};
 use kontaktvei_store::outbox::{self, OutboxMessage};
-use kontaktvei_store::tasks::{self, Task};
 
 pub fn router() -> Router<AppContext> {
-    Router::new()
-        .route("/outbox", routing::get(list))
-        .route("/tasks", routing::get(tasks))
+    Router::new().route("/outbox", routing::get(list))
 }
 
 /// The newest 200 SMS messages stored by the outbox provider for the caller's organisation.
@@ -28,28 +25,6 @@ pub async fn list(
     let items = outbox::list(&mut tx, caller.organisation_id, 200).await?;
     for m in &items {
         super::audit(&ctx, &mut tx, &caller, "outbox.read", None, Some(m.id)).await?;
-    }
-    tx.commit().await?;
-    Ok(Json(Items::all(items)))
-}
-
-/// The caller's organisation's open tasks (relay requests, outreach tasks, coordinator
-/// follow-ups), soonest due first.
-#[utoipa::path(get, path = "/tasks", tag = "notices", responses((status = 200, body = Items<Task>)))]
-pub async fn tasks(State(ctx): State<AppContext>, caller: Caller) -> ApiResult<Json<Items<Task>>> {
-    caller.require(roles::READ_PATIENT, "read tasks")?;
-    let mut tx = ctx.store.begin().await?;
-    let items = tasks::open_for_organisation(&mut tx, caller.organisation_id).await?;
-    for t in &items {
-        super::audit(
-            &ctx,
-            &mut tx,
-            &caller,
-            "task.read",
-            Some(t.patient_id),
-            Some(t.id),
-        )
-        .await?;
     }
     tx.commit().await?;
     Ok(Json(Items::all(items)))

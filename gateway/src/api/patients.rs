@@ -35,6 +35,10 @@ pub fn router() -> Router<AppContext> {
             "/patients/{id}/contact-points/{contact_point_id}/retire",
             routing::post(retire_contact_point),
         )
+        .route(
+            "/patients/{id}/contact-points/{contact_point_id}/withdraw-consent",
+            routing::post(withdraw_consent),
+        )
         .route("/patients/{id}/timeline", routing::get(timeline))
         .route("/patients/{id}/audit", routing::get(audit_log))
 }
@@ -340,6 +344,38 @@ pub async fn retire_contact_point(
         &mut tx,
         &caller,
         "contact_point.retire",
+        Some(id),
+        Some(cp.id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(cp))
+}
+
+/// The patient withdrew consent to contact a next of kin: retired at once, kept for the record.
+#[utoipa::path(post, path = "/patients/{id}/contact-points/{contact_point_id}/withdraw-consent", tag = "contact points",
+    responses((status = 200, body = ContactPoint), (status = 409, body = crate::problem::Problem)))]
+pub async fn withdraw_consent(
+    State(ctx): State<AppContext>,
+    caller: Caller,
+    Ids([id, cp_id]): Ids<2>,
+) -> ApiResult<Json<ContactPoint>> {
+    visible_patient(
+        &ctx,
+        &caller,
+        id,
+        roles::WRITE_CONTACT_POINT,
+        "change consent",
+        "contact_point.withdraw_consent",
+    )
+    .await?;
+    let mut tx = ctx.store.begin().await?;
+    let cp = contact_points::withdraw_consent(&mut tx, id, cp_id, ctx.clock.now()).await?;
+    audit(
+        &ctx,
+        &mut tx,
+        &caller,
+        "contact_point.withdraw_consent",
         Some(id),
         Some(cp.id),
     )
