@@ -1,18 +1,45 @@
 //! Message templates for kontaktvei: one text per notice kind × channel × language, and the
-//! code that renders them.
+//! code that loads, validates and renders them.
 //!
-//! For now every text is a plain bokmål template in this file; the templates issue replaces them
-//! with files per language, organisation overrides and validation. The texts are neutral on
-//! purpose: they never name the clinic, its speciality or a diagnosis — an SMS can be read by
-//! whoever holds the phone, a relay message is said out loud at a drop-in centre.
+//! - [`catalog`]: the [`Catalog`] of templates (shipped files embedded in the binary, plus an
+//!   optional directory that replaces or adds files), organisations' [`Overrides`], rendering
+//!   with fallback to bokmål, previews.
+//! - [`variables`]: template keys ([`TemplateKey`], [`Channel`]) and the one table of variables
+//!   each template is given, with the sample data previews use.
+//! - [`mod@validate`]: checks a template before it is saved or loaded ([`validate()`], [`Rules`]).
+//! - [`when`]: appointment times worded per language ([`format_when`]); [`lang`]: [`Lang`] tags;
+//!   [`sms`]: SMS segment counting.
+//!
+//! The functions in this file ([`render`], [`letter`], [`when_nb`], [`next_of_kin`]) are the
+//! original plain bokmål texts, kept until callers move to the [`Catalog`]; the shipped `nb`
+//! templates say the same. The texts are neutral on purpose: they never name the clinic, its
+//! speciality or a diagnosis — an SMS can be read by whoever holds the phone, a relay message is
+//! said out loud at a drop-in centre.
 //!
 //! This crate sits at the bottom of the dependency arrows and depends on none of ours.
+
+pub mod catalog;
+mod engine;
+pub mod lang;
+mod scan;
+pub mod sms;
+pub mod validate;
+pub mod variables;
+pub mod when;
+
+pub use catalog::{
+    Catalog, LoadError, Override, Overrides, RenderError, Rendered, StaffEmail, TemplateVersion,
+};
+pub use lang::Lang;
+pub use validate::{Problem, ProblemKind, Report, Rules, validate};
+pub use variables::{Channel, TemplateKey};
+pub use when::format_when;
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use chrono_tz::Europe::Oslo;
 
 /// Which message: the notice kinds of the store, spelled the same.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     Booking,
     Reschedule,
@@ -23,6 +50,27 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub const ALL: [Kind; 6] = [
+        Kind::Booking,
+        Kind::Reschedule,
+        Kind::Cancellation,
+        Kind::Reminder,
+        Kind::NoShowFollowUp,
+        Kind::Free,
+    ];
+
+    /// The store's spelling, also the first part of a template's file name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Booking => "booking",
+            Kind::Reschedule => "reschedule",
+            Kind::Cancellation => "cancellation",
+            Kind::Reminder => "reminder",
+            Kind::NoShowFollowUp => "no_show_follow_up",
+            Kind::Free => "free",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Kind> {
         Some(match s {
             "booking" => Kind::Booking,
