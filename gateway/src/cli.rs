@@ -52,6 +52,26 @@ enum Command {
         #[command(subcommand)]
         command: PrintCommand,
     },
+    /// Run the reach simulation: the real engine in virtual time against a simulated population,
+    /// through three strategies (sms_only, sms_then_letter, kontaktvei).
+    Simulate {
+        #[arg(long, default_value_t = 1000)]
+        patients: usize,
+        /// Days during which the clinic books appointments.
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// A scenario TOML file, or a shipped one by name: tsb_rop (default), general_outpatient.
+        #[arg(long, value_name = "FILE")]
+        scenario: Option<String>,
+        /// Print the results as JSON (and no chart).
+        #[arg(long)]
+        json: bool,
+        /// Where to write the SVG chart of reach over time (without --json).
+        #[arg(long, value_name = "FILE", default_value = "kontaktvei-reach.svg")]
+        chart: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +179,11 @@ pub fn run() -> ExitCode {
         _ => None,
     };
     let config = match Config::from_process(cli.config.as_deref(), listen_flag.as_deref()) {
+        // The simulation plans tens of thousands of notices: only errors are worth a line.
+        Ok(c) if matches!(cli.command, Command::Simulate { .. }) => Config {
+            log_level: "error".into(),
+            ..c
+        },
         Ok(c) => c,
         Err(ConfigError { key, message }) => {
             eprintln!("kontaktvei: invalid configuration: {key}: {message}");
@@ -206,6 +231,61 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
     .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
     store.migrate().await?;
     Ok(store)
+}
+
+/// `simulate`: the three strategies on the same population; a table and a chart, or JSON.
+async fn simulate(
+    patients: usize,
+    days: u32,
+    seed: u64,
+    scenario: Option<&str>,
+    json: bool,
+    chart: &std::path::Path,
+) -> anyhow::Result<()> {
+    use kontaktvei_scheduler::simulate::{self, Scenario, SimConfig, scenario as shipped};
+    if !(1..=1_000_000).contains(&patients) {
+        anyhow::bail!("--patients: give 1 to 1,000,000");
+    }
+    if !(1..=3650).contains(&days) {
+        anyhow::bail!("--days: give 1 to 3,650");
+    }
+    let text = match scenario {
+        None | Some("tsb_rop") => shipped::TSB_ROP.to_owned(),
+        Some("general_outpatient") => shipped::GENERAL_OUTPATIENT.to_owned(),
+        Some(path) => std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!("--scenario: cannot read {path}: {e} (or name a shipped one: tsb_rop, general_outpatient)")
+        })?,
+    };
+    let scenario = Scenario::parse(&text).map_err(|e| anyhow::anyhow!("--scenario: {e}"))?;
+    let config = SimConfig {
+        patients,
+        days,
+        seed,
+        scenario,
+    };
+    let started = std::time::Instant::now();
+    let (report, timings) = simulate::run(&config).await?;
+    let took = started.elapsed().as_secs_f64();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"strategies": report.strategies}))?
+        );
+    } else {
+        print!("{}", report.table());
+        std::fs::write(chart, report.chart_svg()?)
+            .map_err(|e| anyhow::anyhow!("--chart: cannot write {}: {e}", chart.display()))?;
+        println!("\nreach over time: {}", chart.display());
+    }
+    let each: Vec<String> = timings
+        .iter()
+        .map(|(s, secs)| format!("{} {secs:.1} s", s.name()))
+        .collect();
+    eprintln!(
+        "simulated {patients} patients x {days} days x 3 strategies in {took:.1} s ({})",
+        each.join(", ")
+    );
+    Ok(())
 }
 
 /// `letter render`: a notice's letter (its address read and audited as the operator's), or
@@ -392,6 +472,14 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
                 },
         } => render_letter(&config, clock, notice, sample, &output).await,
         Command::Print { command } => print_room(&config, clock, command).await,
+        Command::Simulate {
+            patients,
+            days,
+            seed,
+            scenario,
+            json,
+            chart,
+        } => simulate(patients, days, seed, scenario.as_deref(), json, &chart).await,
         Command::Migrate => {
             let store = open_store(&config).await?;
             store.close().await;

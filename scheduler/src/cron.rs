@@ -62,6 +62,12 @@ impl Cron {
         }
     }
 
+    /// Keeps only the named jobs (the reach simulation leaves out the ones that only watch).
+    pub fn only(mut self, names: &[&str]) -> Self {
+        self.jobs.retain(|j| names.contains(&j.name));
+        self
+    }
+
     /// Staff e-mails given up on, as the auditor last counted.
     pub fn failed_emails(&self) -> i64 {
         self.failed_emails.load(Ordering::Relaxed)

@@ -442,6 +442,16 @@ impl Engine {
         })
     }
 
+    /// When this engine next has something to do (a step falling due, a window ending, a task
+    /// to chase), so a driver of virtual time can jump there. Cron jobs are not included.
+    pub async fn next_wake(&self) -> Result<Option<DateTime<Utc>>> {
+        let mut tx = self.store.begin_read().await?;
+        let steps = steps::next_wake(&mut tx).await?;
+        let chase = tasks::next_chase(&mut tx).await?;
+        tx.commit().await?;
+        Ok(steps.into_iter().chain(chase).min())
+    }
+
     /// Rounds until nothing is left to do now (tests and the simulator drive virtual time so).
     pub async fn run_until_idle(&self) -> Result<Round> {
         let mut total = Round::default();
@@ -522,7 +532,7 @@ impl Engine {
                 // A person's task must be claimed within the claim window; a relay request is
                 // due when its window ends.
                 due_by: if step.channel.held_by_a_person() {
-                    self.now() + policy.outreach_claim_window()
+                    plan::claim_by(self.now(), notice.deadline, &policy)
                 } else {
                     step.window_ends_at
                         .or(notice.deadline)

@@ -295,8 +295,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Tasks nobody claimed in time go to the team lead and the coordinator; claimed tasks past
-    /// due remind their holder, then the lead; unanswered hand-overs remind who offered them.
+    /// Tasks nobody claimed in time go to the team lead (who holds them from then on, by name)
+    /// and the coordinator is told; claimed tasks past due remind their holder, then the lead;
+    /// unanswered hand-overs remind who offered them.
     /// Each chase happens once (compare-and-set), however many instances run.
     pub async fn chase(&self) -> Result<usize> {
         let now = self.now();
@@ -330,6 +331,24 @@ impl Engine {
                 now,
             )
             .await?;
+            // Nobody let go of it: the team lead holds it now, by name, until they give it to
+            // someone (or back to the team, with a reason).
+            let lead = staff::list_staff(&mut tx, t.organisation_id)
+                .await?
+                .into_iter()
+                .find(|s| s.team_lead);
+            if let Some(lead) = lead {
+                tasks::reassign(
+                    &mut tx,
+                    t.id,
+                    t.organisation_id,
+                    lead.id,
+                    "system",
+                    "nobody claimed it in time: the team lead holds it",
+                    now,
+                )
+                .await?;
+            }
             tracing::warn!(task_id = %t.id, "task not claimed in time: team lead and coordinator told");
             count += 1;
         }
@@ -538,6 +557,7 @@ impl Engine {
                         by.organisation_id,
                         by.staff_id,
                         &by.label,
+                        "accepted a hand-over",
                         now,
                     )
                     .await?;
@@ -553,6 +573,7 @@ impl Engine {
                                 by.organisation_id,
                                 by.staff_id,
                                 &by.label,
+                                "accepted a hand-over",
                                 now,
                             )
                             .await?;

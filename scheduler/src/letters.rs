@@ -271,8 +271,9 @@ impl Engine {
                 add_working_days(to, policy.letter_ack_working_days),
                 end_of_day,
             );
+            // As every window: an hour before the appointment a person takes over.
             if let Some(deadline) = notices::get(tx, letter.notice_id).await?.deadline {
-                window = window.min(deadline.max(now));
+                window = window.min((deadline - crate::plan::PERSON_MARGIN).max(now));
             }
             print::set_letter_posted(tx, letter.id, from, to).await?;
             let changes = StepChanges {

@@ -15,6 +15,7 @@ pub mod mail;
 pub mod plan;
 pub mod policy;
 pub mod replies;
+pub mod simulate;
 pub mod worker;
 
 pub use engine::{AckResult, Engine, EngineConfig, Round};

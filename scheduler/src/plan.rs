@@ -29,6 +29,24 @@ pub mod reason {
     pub const NEVER_OPEN_IN_TIME: &str = "service_not_open_before_deadline";
 }
 
+/// How long before the appointment a person must hold an unanswered notice: windows of
+/// automatic steps end then, and a person's task must be claimed by then.
+pub const PERSON_MARGIN: TimeDelta = TimeDelta::hours(1);
+
+/// When a person's task made at `from` must be claimed: within the policy's claim window, and
+/// an hour before the appointment at the latest (at once, if that has passed).
+pub fn claim_by(
+    from: DateTime<Utc>,
+    deadline: Option<DateTime<Utc>>,
+    policy: &Policy,
+) -> DateTime<Utc> {
+    let window = from + policy.outreach_claim_window();
+    deadline
+        .filter(|_| policy.latency_aware)
+        .map_or(window, |d| window.min(d - PERSON_MARGIN))
+        .max(from)
+}
+
 /// What the plan is made from.
 #[derive(Debug, Clone)]
 pub struct PlanInput<'a> {
@@ -128,14 +146,18 @@ pub fn timing(
     // A chain blind to latency (a baseline in the reach simulation) ignores the appointment.
     let deadline = input.deadline.filter(|_| policy.latency_aware);
     let before_deadline = |t: DateTime<Utc>| deadline.is_none_or(|d| t < d);
-    let cap = |t: DateTime<Utc>| deadline.map_or(t, |d| t.min(d));
+    // A window ends an hour before the appointment (never before the step starts), so a person
+    // holds an unanswered notice by the time it begins.
+    let cap = |start: DateTime<Utc>, t: DateTime<Utc>| {
+        deadline.map_or(t, |d| t.min(d - PERSON_MARGIN)).max(start)
+    };
     match channel {
         ChannelKind::Sms | ChannelKind::NextOfKin => {
             let start = policy.quiet_hours().not_quiet(from);
             if !before_deadline(start) {
                 return Err(reason::TOO_LATE);
             }
-            Ok((start, cap(start + policy.sms_window())))
+            Ok((start, cap(start, start + policy.sms_window())))
         }
         ChannelKind::Letter => {
             let postal_code = cp
@@ -154,7 +176,7 @@ pub fn timing(
                 add_working_days(latest, policy.letter_ack_working_days),
                 end_of_day(),
             );
-            Ok((print, cap(window)))
+            Ok((print, cap(arrives, window)))
         }
         ChannelKind::Relay => {
             let hours = cp
@@ -173,12 +195,12 @@ pub fn timing(
             if !before_deadline(start) {
                 return Err(reason::TOO_LATE);
             }
-            Ok((start, cap(start + policy.relay_window())))
+            Ok((start, cap(start, start + policy.relay_window())))
         }
         ChannelKind::Outreach | ChannelKind::Coordinator => {
             // People can still act after the deadline (a missed appointment needs follow-up too),
-            // so human steps are never too late.
-            Ok((from, from + policy.outreach_claim_window()))
+            // so human steps are never too late; a task must be claimed in time to act.
+            Ok((from, claim_by(from, deadline, policy)))
         }
     }
 }

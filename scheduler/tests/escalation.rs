@@ -675,11 +675,15 @@ async fn an_unclaimed_outreach_task_goes_to_the_lead_and_the_coordinator(backend
         assert_eq!(task.claim_by, Some(w.now() + TimeDelta::hours(24)));
         assert_eq!(w.told(nurse).await, vec![NotificationKind::NewTask]);
         w.advance(TimeDelta::hours(25)).await;
-        // Still the team's: nothing moved on by itself, but the lead and the coordinator know.
+        // Nothing moved on by itself: the lead holds it now, and the coordinator knows.
         let summary = w.summary(&notice).await;
         assert_eq!(summary.last().unwrap().0, Outreach, "{summary:?}");
         let task = w.task(&notice, TaskKind::Outreach).await;
-        assert_eq!(task.status, TaskStatus::Open);
+        assert_eq!(
+            (task.status, task.assignee_id),
+            (TaskStatus::Claimed, Some(lead)),
+            "the lead holds it now"
+        );
         assert_eq!(task.priority, TaskPriority::High);
         assert!(task.unclaimed_escalated_at.is_some());
         assert!(
@@ -782,10 +786,22 @@ async fn the_whole_chain_ends_with_a_named_person(backend: &str) {
                 .await
                 .contains(&NotificationKind::TaskUnclaimed)
         );
-        // The nurse claims it, looks, and finds the patient has moved.
+        // The lead holds it now and gives it back to the team; the nurse claims it, looks, and
+        // finds the patient has moved.
         let task = w.task(&notice, TaskKind::Outreach).await;
+        assert_eq!(task.assignee_id, Some(lead));
         let person = w.person(nurse).await;
         let mut tx = w.store.begin().await.unwrap();
+        tasks::unclaim(
+            &mut tx,
+            task.id,
+            lead,
+            "staff:lead",
+            "Nina knows him",
+            w.now(),
+        )
+        .await
+        .unwrap();
         let claimed = tasks::claim(&mut tx, task.id, nurse, &person.label, w.now())
             .await
             .unwrap();

@@ -118,6 +118,31 @@ impl Store {
         Ok(Store { pool })
     }
 
+    /// A throwaway SQLite database for a simulation: the same schema, but nothing is synced
+    /// to disk (a crash loses it, which for scratch data does not matter) and a large cache.
+    pub async fn scratch(path: &std::path::Path) -> Result<Store> {
+        let connect = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Off)
+            .foreign_keys(true)
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory")
+            .busy_timeout(Duration::from_secs(30));
+        let store = Store {
+            pool: Pool::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(2)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(connect)
+                    .await?,
+            ),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
     pub fn backend(&self) -> Backend {
         match self.pool {
             Pool::Sqlite(_) => Backend::Sqlite,

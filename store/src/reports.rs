@@ -3,11 +3,12 @@
 //! holding them, and how many ended in silence. One definition, used by the product's report
 //! (`GET /api/v1/reports/reach`) and by the reach simulation for each strategy.
 //!
-//! A notice is *finished* once it is closed (acknowledged, handed over, superseded) or its
-//! appointment has begun; one still running before its appointment is *in flight* and not
-//! judged yet. A finished notice that was not acknowledged and not superseded either has a
-//! named person holding it (it was handed over, or a person holds one of its tasks) or it ended
-//! in **silence** — what kontaktvei exists to prevent.
+//! A notice is *finished* once its appointment has begun (or, without one, once it closed);
+//! one still running before its appointment is *in flight* and not judged yet, and one replaced
+//! before its appointment (a new time, a cancellation) is not judged at all. A finished notice
+//! that was not acknowledged either had a named person holding it when its run ended (it was
+//! taken over, or a person held one of its tasks) or it ended in **silence** — what kontaktvei
+//! exists to prevent.
 
 use crate::db::{Tx, on_tx};
 use crate::error::Result;
@@ -29,7 +30,9 @@ pub struct Reach {
     /// Of the finished appointment notices (not superseded), the share acknowledged before the
     /// appointment began (0–1).
     pub acked_before_appointment: f64,
-    /// Finished without an acknowledgement, held by a named person.
+    /// Finished without an acknowledgement, held by a named person when its run ended (its
+    /// appointment, or for a notice without one, when it closed): taken over, or one of its
+    /// tasks claimed by or given to them.
     pub handed_over_to_human: i64,
     /// Finished with neither an acknowledgement nor a named person holding them.
     pub silent_ends: i64,
@@ -44,10 +47,48 @@ struct Row {
     status: NoticeStatus,
     deadline: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
+    closed_at: Option<DateTime<Utc>>,
     holder_staff_id: Option<Id>,
     ack_at: Option<DateTime<Utc>>,
     ack_channel: Option<String>,
     held: bool,
+    /// An automatic step is still at work (a notice without an appointment is in flight then).
+    running: bool,
+}
+
+/// Each notice with its acknowledgement and whether a named person held one of its tasks at the
+/// moment its run ended (its appointment; without one, when it closed, or `as_of`).
+async fn rows(
+    tx: &mut Tx,
+    organisation_id: Option<Id>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    as_of: DateTime<Utc>,
+) -> Result<Vec<Row>> {
+    Ok(on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT n.status, n.deadline, n.created_at, n.closed_at, n.holder_staff_id,
+                    a.at AS ack_at, s.channel AS ack_channel,
+                    EXISTS (SELECT 1 FROM tasks t WHERE t.notice_id = n.id
+                            AND t.assignee_id IS NOT NULL AND t.claimed_at IS NOT NULL
+                            AND t.claimed_at <= COALESCE(n.deadline, n.closed_at, $4)
+                            AND (t.closed_at IS NULL OR t.closed_at >= COALESCE(n.deadline, n.closed_at, $4))) AS held,
+                    EXISTS (SELECT 1 FROM steps w WHERE w.notice_id = n.id
+                            AND w.status IN ('planned', 'queued', 'sending', 'sent', 'delivered')
+                            AND w.channel IN ('sms', 'letter', 'relay', 'next_of_kin')) AS running
+             FROM notices n
+             LEFT JOIN acks a ON a.notice_id = n.id
+             LEFT JOIN steps s ON s.id = a.step_id
+             WHERE ($1 IS NULL OR n.organisation_id = $1) AND n.created_at >= $2 AND n.created_at < $3
+             ORDER BY n.id",
+        )
+        .bind(organisation_id)
+        .bind(from)
+        .bind(to)
+        .bind(as_of)
+        .fetch_all(c)
+        .await?
+    }))
 }
 
 /// The reach of the notices created in `[from, to)` (of one organisation, or all), judged as
@@ -59,25 +100,67 @@ pub async fn reach(
     to: DateTime<Utc>,
     as_of: DateTime<Utc>,
 ) -> Result<Reach> {
-    let rows: Vec<Row> = on_tx!(tx, |c| {
-        sqlx::query_as(
-            "SELECT n.status, n.deadline, n.created_at, n.holder_staff_id,
-                    a.at AS ack_at, s.channel AS ack_channel,
-                    EXISTS (SELECT 1 FROM tasks t WHERE t.notice_id = n.id AND t.status = 'claimed'
-                            AND t.assignee_id IS NOT NULL) AS held
-             FROM notices n
-             LEFT JOIN acks a ON a.notice_id = n.id
-             LEFT JOIN steps s ON s.id = a.step_id
-             WHERE ($1 IS NULL OR n.organisation_id = $1) AND n.created_at >= $2 AND n.created_at < $3
-             ORDER BY n.id",
-        )
-        .bind(organisation_id)
-        .bind(from)
-        .bind(to)
-        .fetch_all(c)
-        .await?
-    });
-    Ok(summarise(&rows, as_of))
+    Ok(summarise(
+        &rows(tx, organisation_id, from, to, as_of).await?,
+        as_of,
+    ))
+}
+
+/// Reach over time: of the finished appointment notices (as judged in [`reach`]), the share
+/// acknowledged within each number of hours after the notice was made, every `step` hours up
+/// to `max`.
+pub async fn ack_curve(
+    tx: &mut Tx,
+    organisation_id: Option<Id>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    as_of: DateTime<Utc>,
+    step: u32,
+    max: u32,
+) -> Result<Vec<(u32, f64)>> {
+    let rows = rows(tx, organisation_id, from, to, as_of).await?;
+    let judged: Vec<&Row> = rows.iter().filter(|r| is_judged(r, as_of)).collect();
+    let mut hours: Vec<f64> = judged
+        .iter()
+        .filter_map(|r| {
+            r.ack_at
+                .map(|at| (at - r.created_at).num_seconds() as f64 / 3600.0)
+        })
+        .collect();
+    hours.sort_by(f64::total_cmp);
+    let total = judged.len().max(1) as f64;
+    Ok((0..=max)
+        .step_by(step.max(1) as usize)
+        .map(|h| {
+            let within = hours.partition_point(|x| *x <= f64::from(h));
+            (h, (within as f64 / total * 10_000.0).round() / 10_000.0)
+        })
+        .collect())
+}
+
+/// An appointment notice whose run is over and that was not replaced.
+fn is_judged(row: &Row, as_of: DateTime<Utc>) -> bool {
+    row.deadline.is_some() && !replaced(row) && !in_flight(row, as_of)
+}
+
+/// Replaced before its appointment by a newer notice (a new time, a cancellation): not judged.
+/// A notice closed by the attendance record, after the appointment began, is judged like any
+/// other whose appointment came.
+fn replaced(row: &Row) -> bool {
+    row.status == NoticeStatus::Superseded
+        && match (row.closed_at, row.deadline) {
+            (Some(closed), Some(deadline)) => closed < deadline,
+            _ => true,
+        }
+}
+
+/// Still running before its appointment (or, without one, still with the machine).
+fn in_flight(row: &Row, as_of: DateTime<Utc>) -> bool {
+    row.status.is_open()
+        && match row.deadline {
+            Some(d) => d > as_of,
+            None => row.running,
+        }
 }
 
 fn summarise(rows: &[Row], as_of: DateTime<Utc>) -> Reach {
@@ -101,13 +184,11 @@ fn summarise(rows: &[Row], as_of: DateTime<Utc>) -> Reach {
             let channel = row.ack_channel.clone().unwrap_or_else(|| "direct".into());
             *r.reached_by_channel.entry(channel).or_default() += 1;
         }
-        if row.status == NoticeStatus::Superseded {
+        if replaced(row) {
             r.superseded += 1;
             continue;
         }
-        let closed = !row.status.is_open();
-        let begun = row.deadline.is_some_and(|d| d <= as_of);
-        if !closed && row.deadline.is_some() && !begun {
+        if in_flight(row, as_of) {
             r.in_flight += 1;
             continue;
         }
@@ -120,6 +201,7 @@ fn summarise(rows: &[Row], as_of: DateTime<Utc>) -> Reach {
         if row.ack_at.is_some() {
             continue;
         }
+        // A named person took it over, or held one of its tasks when its run ended.
         let named =
             (row.status == NoticeStatus::HandedOver && row.holder_staff_id.is_some()) || row.held;
         if named {
@@ -216,10 +298,12 @@ mod tests {
             status,
             deadline: deadline_h.map(|h| t0 + TimeDelta::hours(h)),
             created_at: t0,
+            closed_at: None,
             holder_staff_id: None,
             ack_at: ack_h.map(|h| t0 + TimeDelta::hours(h)),
             ack_channel: ack_h.map(|_| "sms".into()),
             held: false,
+            running: false,
         }
     }
 

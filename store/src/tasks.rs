@@ -476,13 +476,15 @@ pub async fn unclaim(
     get(tx, id).await
 }
 
-/// Gives an open task to a person (a hand-over accepted), possibly in another organisation.
+/// Gives an open task to a person (a hand-over accepted, or the team lead taking a task nobody
+/// claimed), possibly in another organisation; `why` goes in its history.
 pub async fn reassign(
     tx: &mut Tx,
     id: Id,
     organisation_id: Id,
     staff_id: Id,
     actor: &str,
+    why: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
     let changed = on_tx!(tx, |c| {
@@ -509,7 +511,7 @@ pub async fn reassign(
         Some(staff_id),
         actor,
         now,
-        |e| e.note = Some("accepted a hand-over".into()),
+        |e| e.note = Some(why.to_owned()),
     )
     .await
 }
@@ -790,4 +792,29 @@ pub async fn events(tx: &mut Tx, task_id: Id) -> Result<Vec<TaskEvent>> {
         .fetch_all(c)
         .await?
     }))
+}
+
+/// The earliest instant a task must be chased: an open one's claim time, or a claimed one's due
+/// time (its holder is reminded), plus a day for the lead. `None`: nothing to chase.
+pub async fn next_chase(tx: &mut Tx) -> Result<Option<DateTime<Utc>>> {
+    type Instant = Option<DateTime<Utc>>;
+    let (claim, owner, lead): (Instant, Instant, Instant) = on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT (SELECT MIN(claim_by) FROM tasks WHERE status = 'open'
+                       AND unclaimed_escalated_at IS NULL AND claim_by IS NOT NULL),
+                    (SELECT MIN(due_at) FROM tasks WHERE status = 'claimed'
+                       AND kind IN ('relay', 'outreach') AND owner_reminded_at IS NULL),
+                    (SELECT MIN(due_at) FROM tasks WHERE status = 'claimed'
+                       AND kind IN ('relay', 'outreach') AND owner_reminded_at IS NOT NULL
+                       AND lead_reminded_at IS NULL)",
+        )
+        .fetch_one(c)
+        .await?
+    });
+    Ok(
+        [claim, owner, lead.map(|d| d + chrono::TimeDelta::hours(24))]
+            .into_iter()
+            .flatten()
+            .min(),
+    )
 }

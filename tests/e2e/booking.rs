@@ -281,8 +281,14 @@ async fn booking_walkthrough(app: App) {
             "notice.created",
             "appointment.booked",
             "notice.created",
+            // Two seconds ahead, only the day centre's staff can still reach her in time.
+            "task.created",
             "appointment.no_show",
             "notice.created",
+            // The relay request is no longer needed once she missed it; the coordinator
+            // follows up the no-show.
+            "task.cancelled",
+            "task.created",
         ]
     );
     let text = timeline.to_string();

@@ -122,7 +122,7 @@ async fn killed_at_random_moments_it_loses_nothing_and_sends_nothing_twice(mut a
         app.restart().await; // SIGKILL, then start again on the same database
     }
 
-    // Let it run undisturbed until every notice is settled: acknowledged, or with the coordinator.
+    // Let it run undisturbed until every notice is settled: acknowledged, or with people.
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut views: HashMap<String, Value> = HashMap::new();
     loop {
@@ -133,13 +133,20 @@ async fn killed_at_random_moments_it_loses_nothing_and_sends_nothing_twice(mut a
                 get_retrying(&app, &key, &format!("/notices/{id}")).await,
             );
         }
+        // People hold the last steps until they close them: an outreach task (the team's) or
+        // the coordinator's follow-up, handed out exactly once.
         let settled = views.values().all(|v| {
             v["status"] == "acknowledged"
                 || v["steps"]
                     .as_array()
                     .unwrap()
-                    .last()
-                    .is_some_and(|s| s["channel"] == "coordinator" && s["status"] == "sent")
+                    .iter()
+                    .rev()
+                    .find(|s| s["status"] != "skipped")
+                    .is_some_and(|s| {
+                        (s["channel"] == "coordinator" || s["channel"] == "outreach")
+                            && s["status"] == "sent"
+                    })
         });
         if settled {
             break;

@@ -16,6 +16,7 @@ mod crash;
 mod escalation;
 mod idempotency;
 mod operations;
+mod reach;
 mod sms;
 mod tasks;
 mod validation;

@@ -340,9 +340,10 @@ async fn phone_numbers_are_checked(app: App) {
     let kin = json!({"kind": "next_of_kin", "phone": "22 12 34 56", "contact_name": "Anne Nordmann",
                      "relation": "sister", "provenance": "stated_by_patient"});
     let answer = app.post(&key, &path, kin.clone()).await;
-    assert_invalid(&answer, &["consent_recorded"]);
+    assert_invalid(&answer, &["consent_given_by", "consent_recorded"]);
     let mut with_consent = kin.clone();
     with_consent["consent_recorded"] = json!(false);
+    with_consent["consent_given_by"] = json!("the patient, to nurse Kari");
     assert_invalid(
         &app.post(&key, &path, with_consent.clone()).await,
         &["consent_recorded"],
@@ -356,6 +357,28 @@ async fn phone_numbers_are_checked(app: App) {
     assert_eq!(status, StatusCode::CREATED, "{kin_cp}");
     assert_eq!(kin_cp["phone"], "+4722123456");
     assert_eq!(kin_cp["consent_recorded"], true);
+    assert_eq!(kin_cp["consent_given_by"], "the patient, to nurse Kari");
+    assert_eq!(kin_cp["consent_scope"], "ask the patient to call us");
+    // Consent withdrawn: retired at once; an SMS contact point has no consent to withdraw.
+    let kin_id = kin_cp["id"].as_str().unwrap();
+    let (status, withdrawn) = app
+        .post(
+            &key,
+            &format!("{path}/{kin_id}/withdraw-consent"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{withdrawn}");
+    assert_eq!(withdrawn["status"], "retired");
+    let sms_id = first["id"].as_str().unwrap();
+    let answer = app
+        .post(
+            &key,
+            &format!("{path}/{sms_id}/withdraw-consent"),
+            json!({}),
+        )
+        .await;
+    assert_problem(&answer, StatusCode::CONFLICT, "/problems/conflict");
 
     // Retiring needs a reason; then the number may be added again; retiring twice is a conflict.
     let cp_id = first["id"].as_str().unwrap();

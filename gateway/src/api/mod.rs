@@ -10,6 +10,7 @@ mod organisations;
 mod outbox;
 mod patients;
 mod print;
+mod reports;
 mod tasks;
 
 use crate::auth::Caller;
@@ -60,6 +61,8 @@ pub(crate) mod roles {
     pub const READ_STAFF: Access = any(&[Admin, Clinic, Coordinator, Relay, Outreach]);
     /// The print room prints and posts letters; it sees addresses only in the letters.
     pub const PRINT: Access = any(&[Admin, Print]);
+    /// The reach report: coordinators and admins (and the clinic that books).
+    pub const READ_REPORT: Access = any(&[Admin, Coordinator, Clinic]);
 }
 
 /// A list answer: `{"items": […]}`, with a cursor when more pages follow.
@@ -171,6 +174,7 @@ pub fn router(ctx: AppContext) -> Router<AppContext> {
         .merge(print::router())
         .merge(tasks::router())
         .merge(handovers::router())
+        .merge(reports::router())
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
             crate::idempotency::idempotent,
@@ -224,7 +228,7 @@ mod openapi {
             tasks::list, tasks::get, tasks::claim, tasks::unclaim, tasks::attempt, tasks::close,
             tasks::list_notifications, tasks::read_notification, tasks::list_emails,
             handovers::list, handovers::offer, handovers::accept, handovers::decline, handovers::withdraw,
-            patients::withdraw_consent,
+            patients::withdraw_consent, reports::reach,
             print::list, print::print_now, print::manifest, print::manifest_csv, print::pdf,
             print::printed, print::posted, print::returned, print::reprint,
         ),

@@ -1,0 +1,172 @@
+//! The reach simulation: the real engine, channels and store, in virtual time, against
+//! simulated people and services — phones that are off or change hands, letters that wait at a
+//! shelter or come back, a day centre the patient drops into, an outreach team with only so
+//! many hours. The same population and the same events run through three strategies:
+//!
+//! - `sms_only`: one SMS, nothing more;
+//! - `sms_then_letter`: an SMS, then a letter, on a fixed timetable blind to the appointment,
+//!   and no people;
+//! - `kontaktvei`: the organisation's real policy — latency-aware, ending with people.
+//!
+//! Each is judged by the product's own reach report ([`kontaktvei_store::reports`]). Everything
+//! random is keyed by (seed, patient, what, n), so the same seed gives the same figures
+//! whatever order the engine handles things in.
+
+mod chart;
+pub mod scenario;
+mod world;
+
+use kontaktvei_store::reports::Reach;
+pub use scenario::Scenario;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub patients: usize,
+    /// Days during which the clinic books appointments; the simulation runs on until the last
+    /// booked appointment has passed and people have had time to act.
+    pub days: u32,
+    pub seed: u64,
+    pub scenario: Scenario,
+}
+
+/// The contact strategies compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Strategy {
+    SmsOnly,
+    SmsThenLetter,
+    Kontaktvei,
+}
+
+impl Strategy {
+    pub const ALL: [Strategy; 3] = [
+        Strategy::SmsOnly,
+        Strategy::SmsThenLetter,
+        Strategy::Kontaktvei,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::SmsOnly => "sms_only",
+            Strategy::SmsThenLetter => "sms_then_letter",
+            Strategy::Kontaktvei => "kontaktvei",
+        }
+    }
+}
+
+/// One strategy's result: the reach report, plus what the simulated people did.
+#[derive(Debug, Clone, Serialize)]
+pub struct StrategyResult {
+    #[serde(flatten)]
+    pub reach: Reach,
+    pub appointments: i64,
+    pub no_shows: i64,
+    /// Share of appointment notices acknowledged within each number of hours after they were
+    /// created (0, 6, 12 … 336): reach over time.
+    pub reach_curve: Vec<(u32, f64)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SimReport {
+    pub scenario: String,
+    pub patients: usize,
+    pub days: u32,
+    pub seed: u64,
+    pub strategies: BTreeMap<&'static str, StrategyResult>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error(transparent)]
+    Store(#[from] kontaktvei_store::Error),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::Error),
+    #[error("temporary database: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("simulation: {0}")]
+    Other(String),
+}
+
+/// Runs the three strategies (at the same time, each on its own temporary SQLite database) and
+/// returns their results, with how long each took (wall clock; not part of the report, which
+/// must be the same for the same seed).
+pub async fn run(config: &SimConfig) -> Result<(SimReport, Vec<(Strategy, f64)>), SimError> {
+    let runs = Strategy::ALL.map(|s| async move {
+        let started = Instant::now();
+        let result = world::run(config, s).await;
+        (s, result, started.elapsed().as_secs_f64())
+    });
+    let done = futures_util::future::join_all(runs).await;
+    let mut strategies = BTreeMap::new();
+    let mut timings = Vec::new();
+    for (s, result, secs) in done {
+        strategies.insert(s.name(), result?);
+        timings.push((s, secs));
+    }
+    Ok((
+        SimReport {
+            scenario: config.scenario.name.clone(),
+            patients: config.patients,
+            days: config.days,
+            seed: config.seed,
+            strategies,
+        },
+        timings,
+    ))
+}
+
+impl SimReport {
+    /// The readable table printed without `--json`.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "Reach simulation: scenario {}, {} patients, {} days of bookings, seed {}\n\n",
+            self.scenario, self.patients, self.days, self.seed
+        );
+        out.push_str(&format!(
+            "{:<18}{:>9}{:>10}{:>12}{:>10}{:>9}{:>11}{:>9}\n",
+            "strategy", "notices", "acked", "in time", "to human", "silent", "median h", "no-show"
+        ));
+        for (name, r) in &self.strategies {
+            let no_show = if r.appointments > 0 {
+                r.no_shows as f64 / r.appointments as f64
+            } else {
+                0.0
+            };
+            out.push_str(&format!(
+                "{:<18}{:>9}{:>10}{:>11.1}%{:>10}{:>9}{:>11}{:>8.1}%\n",
+                name,
+                r.reach.notices,
+                r.reach.acknowledged,
+                r.reach.acked_before_appointment * 100.0,
+                r.reach.handed_over_to_human,
+                r.reach.silent_ends,
+                r.reach
+                    .median_hours_to_ack
+                    .map_or("-".to_owned(), |h| format!("{h:.1}")),
+                no_show * 100.0,
+            ));
+        }
+        out.push_str("\nacknowledgements by channel:\n");
+        for (name, r) in &self.strategies {
+            let by: Vec<String> = r
+                .reach
+                .reached_by_channel
+                .iter()
+                .map(|(c, n)| format!("{c} {n}"))
+                .collect();
+            out.push_str(&format!("  {name:<16}{}\n", by.join(", ")));
+        }
+        out.push_str(
+            "\n\"in time\": share of finished appointment notices acknowledged before the appointment.\n\
+             \"to human\": ended unacknowledged but held by a named person; \"silent\": neither.\n",
+        );
+        out
+    }
+
+    /// Reach over time per strategy, as an SVG line chart.
+    pub fn chart_svg(&self) -> Result<String, SimError> {
+        chart::svg(self).map_err(SimError::Other)
+    }
+}
