@@ -73,6 +73,8 @@ pub struct Engine {
     channels: HashMap<ChannelKind, Arc<dyn Channel>>,
     /// The SMS channel again, for confirmation replies that belong to no step.
     sms: Option<Arc<SmsChannel>>,
+    /// The message texts, per kind, channel and language.
+    catalog: Arc<templates::Catalog>,
 }
 
 /// What one round of work did.
@@ -101,6 +103,7 @@ impl Engine {
             config,
             channels: HashMap::new(),
             sms: None,
+            catalog: Arc::new(templates::Catalog::shipped()),
         };
         let outbox = RouteConfig {
             provider: Arc::new(OutboxSms::new(store.clone())),
@@ -129,6 +132,37 @@ impl Engine {
         // A next of kin is reached by SMS too (with its own, detail-free text).
         self.channels.insert(ChannelKind::NextOfKin, sms.clone());
         self.with_channel(sms)
+    }
+
+    /// The catalogue the engine renders with.
+    pub fn catalog(&self) -> &templates::Catalog {
+        &self.catalog
+    }
+
+    /// The organisation's own texts, newest version of each (a return to the default left out).
+    pub async fn overrides(
+        &self,
+        tx: &mut Tx,
+        organisation_id: Id,
+    ) -> Result<templates::Overrides> {
+        let mut overrides = templates::Overrides::new();
+        for o in kontaktvei_store::template_overrides::current(tx, organisation_id).await? {
+            let (Some(key), Some(lang), Some(source)) = (
+                templates::TemplateKey::parse(&o.template_key),
+                templates::Lang::parse(&o.lang),
+                o.source,
+            ) else {
+                continue;
+            };
+            overrides.insert(key, lang, o.version, source);
+        }
+        Ok(overrides)
+    }
+
+    /// Uses this catalogue of texts (the shipped one, or one with a directory of its own).
+    pub fn with_catalog(mut self, catalog: Arc<templates::Catalog>) -> Self {
+        self.catalog = catalog;
+        self
     }
 
     pub fn sms(&self) -> Option<&Arc<SmsChannel>> {
@@ -240,18 +274,59 @@ impl Engine {
             patient_name: Some(&patient.name),
             patient_birth_year: Some(patient.birth_year),
         };
+        // The patient's language when there is a template in it; bokmål otherwise.
+        let lang = templates::Lang::parse(&patient.language).unwrap_or(templates::Lang::NB);
+        let overrides = self.overrides(tx, notice.organisation_id).await?;
+        let mut used = std::collections::BTreeMap::new();
+        let mut lang_used = lang.clone();
         for step in steps.iter_mut().filter(|s| s.status == StepStatus::Planned) {
+            let channel = match step.channel {
+                ChannelKind::Sms => Some(templates::Channel::Sms),
+                ChannelKind::Letter => Some(templates::Channel::Letter),
+                ChannelKind::Relay => Some(templates::Channel::Relay),
+                ChannelKind::Outreach | ChannelKind::Coordinator => {
+                    Some(templates::Channel::Outreach)
+                }
+                ChannelKind::NextOfKin => None,
+            };
+            let rendered = channel.and_then(|c| {
+                match self.catalog.render(c, &lang, &ctx, &overrides) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        tracing::warn!(notice_id = %notice.id, error = %e, "template failed; the built-in bokmål text is used");
+                        None
+                    }
+                }
+            });
+            if let Some(r) = &rendered {
+                for w in &r.warnings {
+                    tracing::warn!(notice_id = %notice.id, warning = %w, "template");
+                }
+                lang_used = r.lang_used.clone();
+                let version = match r.version {
+                    templates::TemplateVersion::Default => "default".to_owned(),
+                    templates::TemplateVersion::Override(v) => v.to_string(),
+                };
+                used.insert(step.channel.as_str().to_owned(), version);
+            }
             step.body = Some(match step.channel {
-                ChannelKind::Sms => templates::render(templates::Medium::Sms, &ctx),
+                ChannelKind::Sms => rendered
+                    .map(|r| r.text)
+                    .unwrap_or_else(|| templates::render(templates::Medium::Sms, &ctx)),
                 ChannelKind::Letter => {
-                    let mut text = templates::letter(&ctx);
+                    let (title, mut body) = match rendered {
+                        Some(r) => (r.title.unwrap_or_default(), r.text),
+                        None => {
+                            let t = templates::letter(&ctx);
+                            (t.title, t.body)
+                        }
+                    };
                     if !policy.letter_contact_text.trim().is_empty() {
-                        text.body =
-                            format!("{}\n\n{}", text.body, policy.letter_contact_text.trim());
+                        body = format!("{}\n\n{}", body, policy.letter_contact_text.trim());
                     }
                     let message = LetterMessage {
-                        title: text.title,
-                        body: text.body,
+                        title,
+                        body,
                         code: code.clone(),
                         link: link.clone(),
                     };
@@ -265,9 +340,12 @@ impl Engine {
                     let first_name = patient.name.split_whitespace().next().unwrap_or("");
                     templates::next_of_kin(kin, first_name, &policy.letter_contact_text)
                 }
-                _ => templates::render(templates::Medium::InPerson, &ctx),
+                _ => rendered
+                    .map(|r| r.text)
+                    .unwrap_or_else(|| templates::render(templates::Medium::InPerson, &ctx)),
             });
         }
+        notices::set_templates_used(tx, notice.id, lang_used.as_str(), &used).await?;
 
         let ids = steps::insert_plan(tx, notice.id, &steps, now).await?;
         notices::activate(

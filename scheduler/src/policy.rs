@@ -56,10 +56,25 @@ pub struct Policy {
     /// refuses it.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub latency_aware: bool,
+    /// Words this organisation's texts must not show where others may see them (SMS, relay
+    /// messages, the letter's title), besides the shipped list ("rus", "psykiatri", …): e.g. the
+    /// clinic's full name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revealing_words: Vec<String>,
+    /// The organisation may name itself or its speciality in those texts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_revealing: bool,
+    /// The longest SMS an own text may make, in segments.
+    #[serde(default = "default_sms_segments")]
+    pub max_sms_segments: u32,
     /// End a chain that has no person in it with the coordinator. `false` lets a notice end in
     /// silence — only the reach simulation's baselines; the API refuses it.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub person_last: bool,
+}
+
+fn default_sms_segments() -> u32 {
+    4
 }
 
 fn yes() -> bool {
@@ -100,6 +115,9 @@ impl Default for Policy {
             print_batch_max_letters: default_batch_letters(),
             latency_aware: true,
             person_last: true,
+            revealing_words: Vec::new(),
+            allow_revealing: false,
+            max_sms_segments: default_sms_segments(),
         }
     }
 }
@@ -150,6 +168,22 @@ impl Policy {
                 "must be between 1 and 365 days".to_owned(),
             ));
         }
+        if !(1..=10).contains(&self.max_sms_segments) {
+            out.push((
+                "max_sms_segments",
+                "must be between 1 and 10 segments".to_owned(),
+            ));
+        }
+        if self
+            .revealing_words
+            .iter()
+            .any(|w| w.trim().is_empty() || w.chars().count() > 100)
+        {
+            out.push((
+                "revealing_words",
+                "each word or phrase needs 1–100 characters".to_owned(),
+            ));
+        }
         if !self.latency_aware {
             out.push((
                 "latency_aware",
@@ -169,6 +203,19 @@ impl Policy {
             ));
         }
         out
+    }
+
+    /// What an organisation's own text must keep to.
+    pub fn template_rules(&self) -> kontaktvei_templates::Rules {
+        let mut rules = kontaktvei_templates::Rules {
+            max_sms_segments: self.max_sms_segments as usize,
+            allow_revealing: self.allow_revealing,
+            ..Default::default()
+        };
+        rules
+            .revealing_words
+            .extend(self.revealing_words.iter().map(|w| w.trim().to_owned()));
+        rules
     }
 
     pub fn quiet_hours(&self) -> QuietHours {

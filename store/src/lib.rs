@@ -33,6 +33,7 @@ pub mod print;
 pub mod reports;
 pub mod staff;
 pub mod steps;
+pub mod template_overrides;
 pub mod tasks;
 pub mod timeline;
 

@@ -14,7 +14,7 @@ use serde::Serialize;
 macro_rules! notice_columns {
     () => {
         "id, organisation_id, patient_id, appointment_id, kind, status, deadline, created_at, \
-         updated_at, closed_at, holder_staff_id"
+         updated_at, closed_at, holder_staff_id, template_lang, templates_used"
     };
 }
 
@@ -68,6 +68,13 @@ pub struct Notice {
     pub closed_at: Option<DateTime<Utc>>,
     /// The named person who took it over (`handed_over`), or to whom it was handed on.
     pub holder_staff_id: Option<Id>,
+    /// The language its texts were written in (the patient's, or `nb` when there was no
+    /// template in theirs).
+    pub template_lang: Option<String>,
+    /// Per channel, the template version its text came from: `default` or an override's number.
+    #[sqlx(json(nullable))]
+    #[schema(value_type = Option<Object>)]
+    pub templates_used: Option<std::collections::BTreeMap<String, String>>,
 }
 
 pub struct NewNotice {
@@ -91,6 +98,8 @@ pub async fn create(tx: &mut Tx, new: NewNotice, now: DateTime<Utc>) -> Result<N
         updated_at: now,
         closed_at: None,
         holder_staff_id: None,
+        template_lang: None,
+        templates_used: None,
     };
     on_tx!(tx, |c| {
         sqlx::query(
@@ -210,6 +219,25 @@ pub async fn activate(
         .execute(c)
         .await?
         .rows_affected()
+    });
+    Ok(())
+}
+
+/// Records which language and template versions the notice's texts came from.
+pub async fn set_templates_used(
+    tx: &mut Tx,
+    id: Id,
+    lang: &str,
+    used: &std::collections::BTreeMap<String, String>,
+) -> Result<()> {
+    on_tx!(tx, |c| {
+        sqlx::query("UPDATE notices SET template_lang = $2, templates_used = $3 WHERE id = $1")
+            .bind(id)
+            .bind(lang)
+            .bind(sqlx::types::Json(used))
+            .execute(c)
+            .await?
+            .rows_affected()
     });
     Ok(())
 }

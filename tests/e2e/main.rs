@@ -19,4 +19,5 @@ mod operations;
 mod reach;
 mod sms;
 mod tasks;
+mod templates;
 mod validation;

@@ -12,6 +12,7 @@ mod patients;
 mod print;
 mod reports;
 mod tasks;
+mod templates;
 
 use crate::auth::Caller;
 use crate::context::AppContext;
@@ -61,6 +62,8 @@ pub(crate) mod roles {
     pub const READ_STAFF: Access = any(&[Admin, Clinic, Coordinator, Relay, Outreach]);
     /// The print room prints and posts letters; it sees addresses only in the letters.
     pub const PRINT: Access = any(&[Admin, Print]);
+    /// Message texts: those who send notices may read and preview them; admins change them.
+    pub const READ_TEMPLATES: Access = any(&[Admin, Clinic, Coordinator]);
     /// The reach report: coordinators and admins (and the clinic that books).
     pub const READ_REPORT: Access = any(&[Admin, Coordinator, Clinic]);
 }
@@ -175,6 +178,7 @@ pub fn router(ctx: AppContext) -> Router<AppContext> {
         .merge(tasks::router())
         .merge(handovers::router())
         .merge(reports::router())
+        .merge(templates::router())
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
             crate::idempotency::idempotent,
@@ -229,6 +233,7 @@ mod openapi {
             tasks::list_notifications, tasks::read_notification, tasks::list_emails,
             handovers::list, handovers::offer, handovers::accept, handovers::decline, handovers::withdraw,
             patients::withdraw_consent, reports::reach,
+            templates::list, templates::get, templates::save, templates::reset, templates::preview,
             print::list, print::print_now, print::manifest, print::manifest_csv, print::pdf,
             print::printed, print::posted, print::returned, print::reprint,
         ),
