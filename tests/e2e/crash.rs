@@ -191,12 +191,12 @@ async fn killed_at_random_moments_it_loses_nothing_and_sends_nothing_twice(mut a
         } else {
             assert_eq!(
                 steps,
+                // The outreach team holds it until a person closes it: no window ends it.
                 vec![
                     ("sms", "expired"),
                     ("letter", "skipped"),
                     ("relay", "expired"),
-                    ("outreach", "expired"),
-                    ("coordinator", "sent")
+                    ("outreach", "sent")
                 ],
                 "notice {id} (seed {seed})"
             );

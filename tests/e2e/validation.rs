@@ -351,6 +351,7 @@ async fn phone_numbers_are_checked(app: App) {
     let mut no_name = kin.clone();
     no_name.as_object_mut().unwrap().remove("contact_name");
     no_name["consent_recorded"] = json!(true);
+    no_name["consent_given_by"] = json!("the patient");
     assert_invalid(&app.post(&key, &path, no_name).await, &["contact_name"]);
     with_consent["consent_recorded"] = json!(true);
     let (status, kin_cp) = app.post(&key, &path, with_consent).await;
@@ -417,7 +418,7 @@ async fn phone_numbers_are_checked(app: App) {
         [
             cp("sms", "retired", "+4791234567"),
             cp("sms", "active", "+46701234567"),
-            cp("next_of_kin", "active", "+4722123456"),
+            cp("next_of_kin", "retired", "+4722123456"),
             cp("sms", "active", "+4791234567"),
         ]
     );
