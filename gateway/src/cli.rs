@@ -144,6 +144,24 @@ enum AdminCommand {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Staff members' logins to the staff web pages.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum StaffCommand {
+    /// Give a staff member a username and password for the staff pages (or new ones: their
+    /// open sessions end). Reads the password, one line of at least 12 characters, from stdin;
+    /// prints {"staff_id","username"}.
+    Password {
+        #[arg(long, value_name = "STAFF_ID", value_parser = parse_text::<Id>)]
+        staff: Id,
+        #[arg(long)]
+        username: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -535,6 +553,12 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Admin {
             command:
+                AdminCommand::Staff {
+                    command: StaffCommand::Password { staff, username },
+                },
+        } => staff_password(&config, clock, staff, &username).await,
+        Command::Admin {
+            command:
                 AdminCommand::Key {
                     command:
                         KeyCommand::Create {
@@ -583,6 +607,90 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `admin staff password`: the password comes from stdin (never from the command line, where
+/// other users of the machine could see it in the process list).
+async fn staff_password(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    staff_id: Id,
+    username: &str,
+) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        eprint!("Password for {username} (one line; it is shown as you type): ");
+    }
+    let line = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    })
+    .await?
+    .map_err(|e| anyhow::anyhow!("cannot read the password from stdin: {e}"))?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password).to_owned();
+    let username = crate::web::password::check_new_login(username, &password).map_err(|e| {
+        // Name the flag, not the JSON field.
+        match e {
+            kontaktvei_store::Error::Invalid(fields) => anyhow::anyhow!(
+                "{}",
+                fields
+                    .iter()
+                    .map(|f| match f.field.as_str() {
+                        "username" => format!("--username: {}", f.message),
+                        _ => format!("the password (stdin): {}", f.message),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            other => other.into(),
+        }
+    })?;
+    let store = open_store(config).await?;
+    let result = async {
+        {
+            let mut tx = store.begin_read().await?;
+            staff::get_staff(&mut tx, staff_id).await.map_err(|_| {
+                anyhow::anyhow!(
+                    "--staff: no staff member has the id {staff_id}; POST /api/v1/staff adds one"
+                )
+            })?;
+            tx.commit().await?;
+        }
+        let hash = crate::web::password::hash(password).await?;
+        let now = clock.now();
+        let mut tx = store.begin().await?;
+        let login = kontaktvei_store::accounts::set_login(&mut tx, staff_id, &username, &hash, now)
+            .await
+            .map_err(|e| match e {
+                kontaktvei_store::Error::Invalid(fields) => anyhow::anyhow!(
+                    "--username: {}",
+                    fields
+                        .first()
+                        .map_or("is not accepted", |f| f.message.as_str())
+                ),
+                other => other.into(),
+            })?;
+        audit::record(
+            &mut tx,
+            &Actor::operator(),
+            "staff.login.set",
+            None,
+            Some(staff_id),
+            Outcome::Allowed,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        println!(
+            "{}",
+            json!({"staff_id": login.staff_id, "username": login.username})
+        );
+        Ok::<(), anyhow::Error>(())
+    }
+    .await;
+    store.close().await;
+    result
 }
 
 fn print_key(organisation_id: Id, key_id: Id, role: Role, secret: &str) {

@@ -34,6 +34,7 @@ pub fn app(ctx: AppContext) -> Router {
         .route("/hooks/sms/{provider}/{secret}/dlr", get(crate::hooks::dlr).post(crate::hooks::dlr))
         .route("/hooks/sms/{provider}/{secret}/inbound", get(crate::hooks::inbound).post(crate::hooks::inbound))
         .nest("/api/v1", api::router(ctx.clone()))
+        .merge(crate::web::router())
         .fallback(|| async { ApiError::NotFound("route") })
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), crate::metrics::track))
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -127,7 +127,7 @@ impl ContactPoint {
 pub struct NewContactPoint {
     pub kind: ContactKind,
     pub provenance: Provenance,
-    /// sms, next_of_kin
+    /// sms, next_of_kin; relay (optional): a line to call the patient through the service.
     pub phone: Option<String>,
     /// postal
     pub lines: Option<Vec<String>>,
@@ -277,6 +277,20 @@ pub async fn add(
     if let Some(usage) = phone_use {
         if let Some(raw) = require(&mut v, &new.phone, "phone", kind, "a phone number") {
             match phone::normalise(raw, usage) {
+                Ok(e164) => cp.phone = Some(e164),
+                Err(why) => v.add("phone", why),
+            }
+        }
+    } else if kind == ContactKind::Relay {
+        // Optional: the line where the service can reach the patient (its own, or one it
+        // passes calls through); with it, the relay request is done by phone.
+        if let Some(raw) = new
+            .phone
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            match phone::normalise(raw, phone::Use::Call) {
                 Ok(e164) => cp.phone = Some(e164),
                 Err(why) => v.add("phone", why),
             }

@@ -11,6 +11,7 @@ mod db;
 mod error;
 mod text_enum;
 
+pub mod accounts;
 pub mod acks;
 pub mod appointments;
 pub mod audit;
@@ -33,8 +34,8 @@ pub mod print;
 pub mod reports;
 pub mod staff;
 pub mod steps;
-pub mod template_overrides;
 pub mod tasks;
+pub mod template_overrides;
 pub mod timeline;
 
 pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};

@@ -21,3 +21,4 @@ mod sms;
 mod tasks;
 mod templates;
 mod validation;
+mod web;

@@ -228,7 +228,7 @@ mod openapi {
             appointments::book, appointments::get, appointments::list_for_patient,
             appointments::reschedule, appointments::cancel, appointments::attendance,
             notices::get, notices::list_for_patient, acks::create,
-            outbox::list, organisations::create_staff_key,
+            outbox::list, organisations::create_staff_key, organisations::set_login,
             tasks::list, tasks::get, tasks::claim, tasks::unclaim, tasks::attempt, tasks::close,
             tasks::list_notifications, tasks::read_notification, tasks::list_emails,
             handovers::list, handovers::offer, handovers::accept, handovers::decline, handovers::withdraw,

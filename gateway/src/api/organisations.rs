@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::routing;
 use axum::{Json, Router};
 use kontaktvei_scheduler::Policy;
+use kontaktvei_store::accounts::{self, StaffLogin};
 use kontaktvei_store::organisations::{self, Organisation, OrganisationUpdate};
 use kontaktvei_store::staff::{self, NewStaff, Staff};
 use kontaktvei_store::{FieldError, Id};
@@ -25,6 +26,7 @@ pub fn router() -> Router<AppContext> {
         )
         .route("/staff", routing::get(list_staff).post(create_staff))
         .route("/staff/{id}/keys", routing::post(create_staff_key))
+        .route("/staff/{id}/login", routing::put(set_login))
 }
 
 /// Every organisation, by name.
@@ -147,6 +149,59 @@ pub async fn create_staff_key(
             api_key: secret,
         }),
     ))
+}
+
+/// A username and password for the staff web pages.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewLogin {
+    /// 3–64 letters, digits or `. - _ @`; stored lower-case, unique across organisations.
+    pub username: String,
+    /// At least 12 characters. Stored only as an Argon2id hash; never shown again.
+    pub password: String,
+}
+
+// By hand: the password must never reach a log line.
+impl std::fmt::Debug for NewLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewLogin")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An admin gives a staff member of their organisation a login to the staff pages, or a new
+/// username and password: the lockout is lifted and the person's open sessions end.
+#[utoipa::path(put, path = "/staff/{id}/login", tag = "organisations", request_body = NewLogin,
+    responses((status = 200, body = StaffLogin), (status = 403, body = crate::problem::Problem),
+        (status = 404, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
+pub async fn set_login(
+    State(ctx): State<AppContext>,
+    caller: Caller,
+    Ids([id]): Ids<1>,
+    ApiJson(new): ApiJson<NewLogin>,
+) -> ApiResult<Json<StaffLogin>> {
+    caller.require(roles::ADMIN, "give staff a login")?;
+    let username = crate::web::password::check_new_login(&new.username, &new.password)?;
+    let person = async {
+        let mut tx = ctx.store.begin_read().await?;
+        let person = staff::get_staff(&mut tx, id).await;
+        tx.commit().await?;
+        person
+    }
+    .await?;
+    if person.organisation_id != caller.organisation_id {
+        return Err(kontaktvei_store::Error::NotFound("staff member").into());
+    }
+    // Hashed before the transaction: SQLite has one writer, and a hash takes a while.
+    let hash = crate::web::password::hash(new.password)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let mut tx = ctx.store.begin().await?;
+    let login = accounts::set_login(&mut tx, id, &username, &hash, ctx.clock.now()).await?;
+    super::audit(&ctx, &mut tx, &caller, "staff.login.set", None, Some(id)).await?;
+    tx.commit().await?;
+    Ok(Json(login))
 }
 
 /// The organisation's contact policy: the chain and how long each step waits for an

@@ -1,0 +1,539 @@
+//! The staff pages' login: an operator (CLI, password on stdin) or an admin (API) gives a staff
+//! member a username and password; the person logs in with a browser, sees the start page for
+//! their role and logs out. Forms without the session's CSRF token are refused, five wrong
+//! passwords lock the login without telling whether the username exists, a session ends at
+//! logout (its cookie is worthless afterwards) and when a new password is set, and the API never
+//! shows the hash. The pages are in bokmål with a label for every field.
+
+use crate::support::*;
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use tokio::io::AsyncWriteExt;
+
+const PASSWORD: &str = "riktig hest batteri stift";
+
+/// A browser without JavaScript: keeps cookies by hand (the workspace's reqwest has no cookie
+/// store) and does not follow redirects, so each step's answer can be checked.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookies: BTreeMap<String, String>,
+}
+
+/// One page: status, headers, body.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn location(&self) -> &str {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The `Set-Cookie` header for this cookie, if the answer sets it.
+    fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .map(str::to_owned)
+    }
+
+    /// The value of the form's hidden `csrf` field.
+    fn csrf(&self) -> String {
+        let marker = "name=\"csrf\" value=\"";
+        let start = self
+            .body
+            .find(marker)
+            .unwrap_or_else(|| panic!("no csrf field on the page: {}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].to_owned()
+    }
+
+    #[track_caller]
+    fn assert_redirect(&self, to: &str) {
+        assert_eq!(self.status, StatusCode::SEE_OTHER, "{}", self.body);
+        assert_eq!(self.location(), to);
+    }
+}
+
+impl Browser {
+    fn new(app: &App) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: app.base.clone(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn keep(&mut self, r: reqwest::Response) -> Answer {
+        let status = r.status();
+        let headers = r.headers().clone();
+        for value in headers.get_all(SET_COOKIE) {
+            let value = value.to_str().unwrap();
+            let (pair, attributes) = value.split_once(';').unwrap_or((value, ""));
+            let (name, v) = pair.split_once('=').unwrap();
+            if attributes.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), v.to_owned());
+            }
+        }
+        let body = r.text().await.unwrap();
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Answer {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep(r).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.keep(r).await
+    }
+
+    /// Opens the login form and submits it.
+    async fn log_in(&mut self, username: &str, password: &str) -> Answer {
+        let form = self.get("/staff/login").await;
+        assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+        let csrf = form.csrf();
+        self.post(
+            "/staff/login",
+            &[
+                ("csrf", &csrf),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+}
+
+/// Whether the page links to `href` (minijinja's HTML escaping writes `/` as `&#x2f;`).
+fn has_link(html: &str, href: &str) -> bool {
+    html.contains(&format!("href=\"{href}\""))
+        || html.contains(&format!("href=\"{}\"", href.replace('/', "&#x2f;")))
+}
+
+/// Every visible input has a `<label for=…>`; the page is in bokmål.
+#[track_caller]
+fn assert_accessible(html: &str) {
+    assert!(html.contains("<html lang=\"nb\">"), "{html}");
+    assert!(html.contains("name=\"viewport\""), "{html}");
+    for input in html.split("<input").skip(1) {
+        let tag = &input[..input.find('>').unwrap()];
+        if tag.contains("type=\"hidden\"") {
+            continue;
+        }
+        let id = tag
+            .split("id=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("an input without an id: <input{tag}>"));
+        assert!(
+            html.contains(&format!("<label for=\"{id}\"")),
+            "no label for #{id}: {html}"
+        );
+    }
+}
+
+async fn add_staff(app: &App, key: &str, name: &str, role: &str) -> String {
+    let (status, body) = app
+        .post(key, "/staff", json!({"name": name, "role": role}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+async fn put_login(app: &App, key: &str, staff_id: &str, body: Value) -> (StatusCode, Value) {
+    let r = app
+        .http
+        .put(app.url(&format!("/staff/{staff_id}/login")))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    answer(r).await
+}
+
+/// `admin staff password`, with `stdin` as the password's line.
+async fn cli_password(app: &App, staff_id: &str, username: &str, stdin: &str) -> CliOutput {
+    let mut child = app
+        .command(&[
+            "admin",
+            "staff",
+            "password",
+            "--staff",
+            staff_id,
+            "--username",
+            username,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    let out = child.wait_with_output().await.unwrap();
+    CliOutput {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+async fn staff_log_in_and_out(app: App) {
+    let (_, key) = app.add_org("Poliklinikk Rus Nord", "clinic").await;
+    let kari = add_staff(&app, &key, "Kari Nordmann", "coordinator").await;
+
+    // The operator gives Kari a login; the password comes on stdin and must be long enough.
+    let short = cli_password(&app, &kari, "kari.nordmann", "kort\n").await;
+    assert_ne!(short.code, 0);
+    assert!(short.stderr.contains("password"), "{}", short.stderr);
+    let unknown = cli_password(
+        &app,
+        "0190a1b2-0000-7000-8000-000000000000",
+        "kari",
+        &format!("{PASSWORD}\n"),
+    )
+    .await;
+    assert_ne!(unknown.code, 0);
+    assert!(unknown.stderr.contains("--staff"), "{}", unknown.stderr);
+    let out = cli_password(&app, &kari, "Kari.Nordmann", &format!("{PASSWORD}\n")).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["username"], "kari.nordmann");
+    assert!(!out.stdout.contains(PASSWORD) && !out.stderr.contains(PASSWORD));
+
+    let mut browser = Browser::new(&app);
+    browser.get("/staff").await.assert_redirect("/staff/login");
+
+    let form = browser.get("/staff/login").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert_accessible(&form.body);
+    assert!(
+        form.body.contains("<label for=\"username\""),
+        "{}",
+        form.body
+    );
+    assert!(
+        form.body.contains("<label for=\"password\""),
+        "{}",
+        form.body
+    );
+    assert_eq!(form.headers["cache-control"], "no-store");
+    assert!(
+        form.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+
+    // A login form posted without its cookie (from another site, say) is refused.
+    let mut stranger = Browser::new(&app);
+    let forged = stranger
+        .post(
+            "/staff/login",
+            &[
+                ("csrf", &form.csrf()),
+                ("username", "kari.nordmann"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.set_cookie("kv_session").is_none());
+
+    let csrf = form.csrf();
+    let login = browser
+        .post(
+            "/staff/login",
+            &[
+                ("csrf", &csrf),
+                ("username", " KARI.nordmann"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    login.assert_redirect("/staff");
+    let cookie = login.set_cookie("kv_session").expect("a session cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/staff"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "http: no Secure flag: {cookie}");
+    let token = browser.cookies["kv_session"].clone();
+
+    let start = browser.get("/staff").await;
+    assert_eq!(start.status, StatusCode::OK, "{}", start.body);
+    assert_accessible(&start.body);
+    assert!(
+        start
+            .body
+            .contains("Innlogget som Kari Nordmann (koordinator)"),
+        "{}",
+        start.body
+    );
+    for link in ["/staff/oppgaver", "/staff/pasienter"] {
+        assert!(has_link(&start.body, link), "{link}");
+    }
+    for link in ["/staff/utskrift", "/staff/admin"] {
+        assert!(!has_link(&start.body, link), "{link}");
+    }
+    assert!(start.body.contains("action=\"/staff/logout\""));
+    let session_csrf = start.csrf();
+    // Logged in, the login page sends you on.
+    browser.get("/staff/login").await.assert_redirect("/staff");
+
+    // A POST without the session's CSRF token, or with another, is refused and changes nothing.
+    let refused = browser.post("/staff/logout", &[]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert_accessible(&refused.body);
+    let wrong = "0".repeat(64);
+    let refused = browser.post("/staff/logout", &[("csrf", &wrong)]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(browser.get("/staff").await.status, StatusCode::OK);
+
+    // Logging out ends the session and deletes the cookie.
+    let out = browser
+        .post("/staff/logout", &[("csrf", &session_csrf)])
+        .await;
+    out.assert_redirect("/staff/login");
+    assert!(out.set_cookie("kv_session").unwrap().contains("Max-Age=0"));
+    assert!(!browser.cookies.contains_key("kv_session"));
+    browser.get("/staff").await.assert_redirect("/staff/login");
+
+    // The old cookie is worthless: a copy kept by someone else gets nowhere.
+    browser.cookies.insert("kv_session".into(), token);
+    browser.get("/staff").await.assert_redirect("/staff/login");
+    browser
+        .post("/staff/logout", &[("csrf", &session_csrf)])
+        .await
+        .assert_redirect("/staff/login");
+
+    // A refused login shows the form again, escaped, with the same words whatever the reason.
+    let mut other = Browser::new(&app);
+    let unknown = other.log_in("<script>alert(1)</script>", PASSWORD).await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(!unknown.body.contains("<script>"), "{}", unknown.body);
+    assert!(unknown.body.contains("role=\"alert\""));
+    assert_accessible(&unknown.body);
+    let wrong = other.log_in("kari.nordmann", "feil passord her").await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.set_cookie("kv_session").is_none());
+    let message = |page: &Answer| {
+        let start = page.body.find("role=\"alert\"").unwrap();
+        page.body[start..start + page.body[start..].find("</div>").unwrap()].to_owned()
+    };
+    assert_eq!(message(&unknown), message(&wrong));
+}
+
+async fn admin_gives_a_login_through_the_api(app: App) {
+    let (org, admin) = app.add_org("Poliklinikk Rus Nord", "clinic").await;
+    let (_, other_admin) = app.add_org("DPS Sør", "clinic").await;
+    let clinic = app.add_key(&org, "clinic").await;
+    let ola = add_staff(&app, &admin, "Ola Utskrift", "print").await;
+    let per = add_staff(&app, &admin, "Per Koordinator", "coordinator").await;
+
+    // Each field at fault is named, in a problem document.
+    let (status, body) = put_login(
+        &app,
+        &admin,
+        &ola,
+        json!({"username": "ola", "password": "for kort"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_fields(&body), ["password"]);
+    let (status, body) = put_login(
+        &app,
+        &admin,
+        &ola,
+        json!({"username": "o", "password": "for kort"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_fields(&body), ["username", "password"]);
+    let (status, body) = put_login(&app, &admin, &ola, json!({"username": "ola"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_fields(&body), ["password"]);
+    // Only an admin, and only for their own organisation's staff.
+    let good = json!({"username": "ola.utskrift", "password": PASSWORD});
+    let (status, _) = put_login(&app, &clinic, &ola, good.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = put_login(&app, &other_admin, &ola, good.clone()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, body) = put_login(&app, &admin, &ola, good.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["staff_id"], ola.as_str());
+    assert_eq!(body["username"], "ola.utskrift");
+    let mut keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["staff_id", "updated_at", "username"], "{body}");
+    // The hash is never shown: not here, not in the staff list.
+    let (_, list) = app.get(&admin, "/staff").await;
+    for text in [body.to_string(), list.to_string()] {
+        assert!(
+            !text.contains("argon2") && !text.contains(PASSWORD),
+            "{text}"
+        );
+    }
+    // A username is one person's.
+    let (status, body) = put_login(&app, &admin, &per, good.clone()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_fields(&body), ["username"]);
+
+    let mut browser = Browser::new(&app);
+    browser
+        .log_in("ola.utskrift", PASSWORD)
+        .await
+        .assert_redirect("/staff");
+    let start = browser.get("/staff").await;
+    assert!(
+        start.body.contains("Innlogget som Ola Utskrift (utskrift)"),
+        "{}",
+        start.body
+    );
+    assert!(has_link(&start.body, "/staff/utskrift"));
+    assert!(!has_link(&start.body, "/staff/pasienter"));
+
+    // A new password ends the open sessions; the old password no longer works.
+    let new_password = "et helt nytt passord";
+    let (status, body) = put_login(
+        &app,
+        &admin,
+        &ola,
+        json!({"username": "ola.utskrift", "password": new_password}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    browser.get("/staff").await.assert_redirect("/staff/login");
+    let old = browser.log_in("ola.utskrift", PASSWORD).await;
+    assert_eq!(old.status, StatusCode::UNPROCESSABLE_ENTITY);
+    browser
+        .log_in("ola.utskrift", new_password)
+        .await
+        .assert_redirect("/staff");
+}
+
+async fn five_wrong_passwords_lock_the_login(app: App) {
+    let (_, admin) = app
+        .add_org("Lavterskeltilbudet", "low_threshold_service")
+        .await;
+    let kim = add_staff(&app, &admin, "Kim Relé", "relay").await;
+    let (status, body) = put_login(
+        &app,
+        &admin,
+        &kim,
+        json!({"username": "kim", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let mut browser = Browser::new(&app);
+    for attempt in 1..=5 {
+        let wrong = browser
+            .log_in("kim", &format!("feil passord {attempt}"))
+            .await;
+        assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY, "{attempt}");
+        assert!(wrong.set_cookie("kv_session").is_none());
+    }
+    // The sixth attempt, with the right password, is refused and says why it may be.
+    let locked = browser.log_in("kim", PASSWORD).await;
+    assert_eq!(
+        locked.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        locked.body
+    );
+    assert!(locked.set_cookie("kv_session").is_none());
+    assert!(
+        locked.body.contains("sperret i 15 minutter"),
+        "{}",
+        locked.body
+    );
+    assert_accessible(&locked.body);
+    // The same answer as for a username nobody has: the page does not tell them apart.
+    let nobody = browser.log_in("ingen.slik", PASSWORD).await;
+    assert_eq!(nobody.status, locked.status);
+    assert!(nobody.body.contains("sperret i 15 minutter"));
+    browser.get("/staff").await.assert_redirect("/staff/login");
+
+    // An admin who sets a new password lifts the lock.
+    let (status, _) = put_login(
+        &app,
+        &admin,
+        &kim,
+        json!({"username": "kim", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    browser
+        .log_in("kim", PASSWORD)
+        .await
+        .assert_redirect("/staff");
+    let start = browser.get("/staff").await;
+    assert!(
+        start
+            .body
+            .contains("Innlogget som Kim Relé (lavterskeltilbud)"),
+        "{}",
+        start.body
+    );
+}
+
+crate::scenarios!(
+    staff_log_in_and_out,
+    admin_gives_a_login_through_the_api,
+    five_wrong_passwords_lock_the_login,
+);
