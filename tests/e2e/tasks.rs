@@ -431,9 +431,46 @@ async fn a_refused_email_is_marked_failed_for_admins(mut app: App) {
     }
 }
 
+/// A service that reaches the patient by phone: the request shows the line to call, and
+/// "told by phone" acknowledges the notice.
+async fn a_relay_by_phone(app: App) {
+    let (_, clinic) = app.add_org("Poliklinikk", "clinic").await;
+    let (centre_id, centre) = app.add_org("Natthjemmet", "low_threshold_service").await;
+    let (_, worker) = person(&app, &centre, "Per Nattevakt", "relay", None).await;
+    let pid = app.patient(&clinic, "Ola Nordmann").await;
+    let (status, body) = app
+        .post(&clinic, &format!("/patients/{pid}/contact-points"), json!({"kind": "relay", "organisation_id": centre_id, "phone": "22 33 44 55", "provenance": "verified_in_person"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, booked) = app
+        .post(&clinic, "/appointments", json!({"patient_id": pid, "starts_at": in_minutes(5 * 24 * 60), "place": "Storgata 36"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{booked}");
+    let notice_id = booked["notice_ids"][0].as_str().unwrap().to_owned();
+    let relay = eventually("the relay request", || async {
+        tasks(&app, &worker, "").await.into_iter().next()
+    })
+    .await;
+    assert_eq!(relay["channel"], "phone");
+    assert_eq!(relay["phone"], "+4722334455");
+    let id = relay["id"].as_str().unwrap();
+    let (status, closed) = app
+        .post(
+            &worker,
+            &format!("/tasks/{id}/close"),
+            json!({"outcome": "told_by_phone", "note": "called at 19:30"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{closed}");
+    let (_, notice) = app.get(&clinic, &format!("/notices/{notice_id}")).await;
+    assert_eq!(notice["status"], "acknowledged", "{notice}");
+    assert_eq!(notice["ack"]["method"], "relay_attested");
+}
+
 crate::scenarios!(
     relay_then_outreach,
-    a_refused_email_is_marked_failed_for_admins
+    a_refused_email_is_marked_failed_for_admins,
+    a_relay_by_phone
 );
 
 mod staff_are_emailed_about_new_work {
