@@ -532,7 +532,210 @@ async fn five_wrong_passwords_lock_the_login(app: App) {
     );
 }
 
+/// A day centre worker opens Oppgaver, sees the relay request (who, what to say, by when, not
+/// the treatment) and tells the patient: one click, the notice is acknowledged in her name.
+async fn a_day_centre_passes_a_message_on_in_the_browser(app: App) {
+    let (_, clinic) = app.add_org("Poliklinikk", "clinic").await;
+    let (centre_id, centre) = app.add_org("Dagsenteret", "low_threshold_service").await;
+    let dagny = add_staff(&app, &centre, "Dagny Hansen", "relay").await;
+    let (status, body) = put_login(
+        &app,
+        &centre,
+        &dagny,
+        json!({"username": "dagny", "password": "et langt og godt passord"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let pid = app.patient(&clinic, "Per Olsen").await;
+    let (status, body) = app
+        .post(
+            &clinic,
+            &format!("/patients/{pid}/contact-points"),
+            json!({"kind": "relay", "organisation_id": centre_id, "provenance": "verified_in_person", "note": "kommer på tirsdager"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, booked) = app
+        .post(
+            &clinic,
+            "/appointments",
+            json!({"patient_id": pid, "starts_at": in_minutes(6 * 24 * 60), "place": "Storgata 36"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{booked}");
+    let notice_id = booked["notice_ids"][0].as_str().unwrap().to_owned();
+    let task_id = eventually("the relay request", || async {
+        let (_, list) = app.get(&centre, "/tasks").await;
+        list["items"][0]["id"].as_str().map(str::to_owned)
+    })
+    .await;
+
+    let mut browser = Browser::new(&app);
+    let answer = browser.log_in("dagny", "et langt og godt passord").await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    let page = browser.get("/staff/oppgaver").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_accessible(&page.body);
+    for shown in [
+        "Per Olsen",
+        "født 1979",
+        "kommer på tirsdager",
+        "Si til pasienten",
+        "Beskjeden er gitt",
+        "Ikke sett",
+    ] {
+        assert!(page.body.contains(shown), "{shown}: {}", page.body);
+    }
+    assert!(
+        !page.body.contains("Storgata 36, "),
+        "a day centre does not see the appointment line"
+    );
+    let csrf = page.csrf();
+    // Without the session's token the click is refused.
+    let refused = browser
+        .post(
+            &format!("/staff/oppgaver/{task_id}/avslutt"),
+            &[("outcome", "told_in_person")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let done = browser
+        .post(
+            &format!("/staff/oppgaver/{task_id}/avslutt"),
+            &[("csrf", &csrf), ("outcome", "told_in_person")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let (_, notice) = app.get(&clinic, &format!("/notices/{notice_id}")).await;
+    assert_eq!(notice["status"], "acknowledged", "{notice}");
+    assert_eq!(notice["ack"]["actor"], format!("staff:{dagny}"));
+    let after = browser.get("/staff/oppgaver").await;
+    assert!(
+        after.body.contains("Ingen oppgaver her nå"),
+        "{}",
+        after.body
+    );
+    // A second click on the old page says what happened instead of failing silently.
+    let again = browser
+        .post(
+            &format!("/staff/oppgaver/{task_id}/avslutt"),
+            &[("csrf", &csrf), ("outcome", "not_seen")],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    assert!(again.body.contains("Tilbake til oppgavene"));
+    // The reads are in the patient's audit log, in her name.
+    let (_, log) = app.get(&clinic, &format!("/patients/{pid}/audit")).await;
+    assert!(log.to_string().contains(&format!("staff:{dagny}")), "{log}");
+}
+
+/// An outreach nurse on her phone: takes the task from the team's board, records where she
+/// looked, and closes it as met and informed.
+async fn an_outreach_nurse_works_the_board(app: App) {
+    let (_, clinic) = app.add_org("Poliklinikk", "clinic").await;
+    let (team_id, team) = app.add_org("FACT Øst", "outreach_team").await;
+    let nina = add_staff(&app, &team, "Nina Berg", "outreach").await;
+    let (status, body) = put_login(
+        &app,
+        &team,
+        &nina,
+        json!({"username": "nina", "password": "et langt og godt passord"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let pid = app.patient(&clinic, "Ola Nordmann").await;
+    let (status, body) = app
+        .post(
+            &clinic,
+            &format!("/patients/{pid}/contact-points"),
+            json!({"kind": "outreach", "organisation_id": team_id, "provenance": "verified_in_person"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, booked) = app
+        .post(
+            &clinic,
+            "/appointments",
+            json!({"patient_id": pid, "starts_at": in_minutes(6 * 24 * 60), "place": "Storgata 36"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{booked}");
+    let notice_id = booked["notice_ids"][0].as_str().unwrap().to_owned();
+    let task_id = eventually("the outreach task", || async {
+        let (_, list) = app.get(&team, "/tasks").await;
+        list["items"][0]["id"].as_str().map(str::to_owned)
+    })
+    .await;
+    let mut browser = Browser::new(&app);
+    browser.log_in("nina", "et langt og godt passord").await;
+    let board = browser.get("/staff/oppgaver?vis=ledige").await;
+    assert_eq!(board.status, StatusCode::OK, "{}", board.body);
+    assert_accessible(&board.body);
+    assert!(
+        board.body.contains("Ta oppgaven") && board.body.contains("Storgata 36"),
+        "{}",
+        board.body
+    );
+    let csrf = board.csrf();
+    let taken = browser
+        .post(&format!("/staff/oppgaver/{task_id}/ta"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(taken.status, StatusCode::SEE_OTHER, "{}", taken.body);
+    let mine = browser.get("/staff/oppgaver?vis=mine").await;
+    assert!(
+        mine.body.contains("Registrer forsøk") && mine.body.contains("Avslutt oppgaven"),
+        "{}",
+        mine.body
+    );
+    assert!(
+        !mine.body.contains("value=\"moved\""),
+        "moving needs the new address: the API takes it"
+    );
+    let tried = browser
+        .post(
+            &format!("/staff/oppgaver/{task_id}/forsok"),
+            &[
+                ("csrf", &csrf),
+                ("place", "Jernbanetorget"),
+                ("result", "ikke der"),
+            ],
+        )
+        .await;
+    assert_eq!(tried.status, StatusCode::SEE_OTHER, "{}", tried.body);
+    let empty = browser
+        .post(
+            &format!("/staff/oppgaver/{task_id}/forsok"),
+            &[("csrf", &csrf), ("place", ""), ("result", "")],
+        )
+        .await;
+    assert_eq!(empty.status, StatusCode::CONFLICT, "{}", empty.body);
+    let closed = browser
+        .post(
+            &format!("/staff/oppgaver/{task_id}/avslutt"),
+            &[
+                ("csrf", &csrf),
+                ("outcome", "met_and_informed"),
+                ("note", "møtte ham på stasjonen"),
+            ],
+        )
+        .await;
+    assert_eq!(closed.status, StatusCode::SEE_OTHER, "{}", closed.body);
+    let (_, notice) = app.get(&clinic, &format!("/notices/{notice_id}")).await;
+    assert_eq!(notice["status"], "acknowledged", "{notice}");
+    assert_eq!(notice["ack"]["method"], "outreach_met");
+    let (_, task) = app.get(&team, &format!("/tasks/{task_id}")).await;
+    let history: Vec<&str> = task["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(history, ["claimed", "attempt", "closed"], "{task}");
+}
+
 crate::scenarios!(
+    an_outreach_nurse_works_the_board,
+    a_day_centre_passes_a_message_on_in_the_browser,
     staff_log_in_and_out,
     admin_gives_a_login_through_the_api,
     five_wrong_passwords_lock_the_login,

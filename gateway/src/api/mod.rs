@@ -11,7 +11,7 @@ mod outbox;
 mod patients;
 mod print;
 mod reports;
-mod tasks;
+pub(crate) mod tasks;
 mod templates;
 
 use crate::auth::Caller;

@@ -149,7 +149,7 @@ async fn person_ref(tx: &mut Tx, id: Option<Id>) -> ApiResult<Option<PersonRef>>
     })
 }
 
-async fn view(tx: &mut Tx, task: Task, with_history: bool) -> ApiResult<TaskView> {
+pub(crate) async fn view(tx: &mut Tx, task: Task, with_history: bool) -> ApiResult<TaskView> {
     let patient = patients::get(tx, task.patient_id).await?;
     let points = contact_points::list(tx, task.patient_id).await?;
     let now_live = |c: &&contact_points::ContactPoint| {

@@ -19,6 +19,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("login.html", include_str!("templates/login.html")),
     ("start.html", include_str!("templates/start.html")),
     ("message.html", include_str!("templates/message.html")),
+    ("tasks.html", include_str!("templates/tasks.html")),
 ];
 
 /// The compiled templates, made once when the router is built.

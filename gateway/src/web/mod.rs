@@ -7,13 +7,14 @@
 //! this is ([`password`] today), then [`session::start`] gives the browser a session.
 //!
 //! Modules: [`layout`] (templates and the headers of every page), [`session`] (cookie,
-//! extractors), [`password`] (the password provider), `login` and `start` (the pages).
+//! extractors), [`password`] (the password provider), `login`, `start` and `tasks` (the pages).
 
 pub mod layout;
 mod login;
 pub mod password;
 pub mod session;
 mod start;
+mod tasks;
 
 use crate::context::AppContext;
 use axum::Router;
@@ -34,6 +35,10 @@ pub fn router() -> Router<AppContext> {
         .route("/staff/", get(|| async { Redirect::to("/staff") }))
         .route("/staff/login", get(login::form).post(login::submit))
         .route("/staff/logout", post(login::logout))
+        .route("/staff/oppgaver", get(tasks::show))
+        .route("/staff/oppgaver/{id}/ta", post(tasks::claim))
+        .route("/staff/oppgaver/{id}/forsok", post(tasks::attempt))
+        .route("/staff/oppgaver/{id}/avslutt", post(tasks::close))
         .layer(axum::middleware::from_fn_with_state(pages, layout::render))
 }
 
@@ -62,6 +67,9 @@ pub enum WebError {
     Store(#[from] kontaktvei_store::Error),
     #[error(transparent)]
     Password(#[from] password::PasswordError),
+    /// The person may not, or the task moved on meanwhile: said on a page, with the way back.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl IntoResponse for WebError {
@@ -80,6 +88,14 @@ impl IntoResponse for WebError {
                 "Skjemaet kunne ikke leses",
                 "Gå tilbake, last inn siden på nytt og prøv igjen.",
                 ("/staff", "Til startsiden"),
+            )
+            .into_response(),
+            WebError::Refused(why) => tasks::refused(&why).into_response(),
+            WebError::Store(kontaktvei_store::Error::NotFound(_)) => Page::message(
+                StatusCode::NOT_FOUND,
+                "Finnes ikke",
+                "Oppgaven finnes ikke, eller den er ikke din å se.",
+                ("/staff/oppgaver", "Tilbake til oppgavene"),
             )
             .into_response(),
             WebError::Store(_) | WebError::Password(_) => {

@@ -13,8 +13,9 @@ const LEFT: f64 = 60.0;
 const RIGHT: f64 = 170.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 50.0;
-/// Colour-blind-safe (Okabe–Ito) and distinguishable in grey by the dash pattern as well.
-const STYLES: [(&str, &str); 3] = [("#E69F00", "6 4"), ("#56B4E9", "2 3"), ("#009E73", "")];
+/// Colour-blind-safe (Okabe–Ito) and distinguishable in grey by the dash pattern as well, in
+/// the strategies' order: kontaktvei solid, the baselines dashed and dotted.
+const STYLES: [(&str, &str); 3] = [("#009E73", ""), ("#E69F00", "6 4"), ("#56B4E9", "2 3")];
 
 pub fn svg(report: &SimReport) -> Result<String, String> {
     let max_hours = report

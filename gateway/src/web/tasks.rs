@@ -1,0 +1,311 @@
+//! Oppgaver (`/staff/oppgaver`): a person's work on one page that works on a phone. A day
+//! centre sees today's relay requests with one button per outcome ("Beskjeden er gitt",
+//! "Ikke sett"); an outreach team its board (ledige / mine / teamets), where a nurse takes a
+//! task, records where they looked and closes it; a coordinator the follow-ups. Every task
+//! shown is a read of patient data and is audited; every button is a form with the session's
+//! CSRF token, and acts through the same engine calls as the API.
+
+use super::start::staff_context;
+use super::{CsrfForm, Page, StaffSession, WebError};
+use crate::api::tasks::{TaskView, view};
+use crate::context::AppContext;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Redirect;
+use kontaktvei_scheduler::human::{Closing, Person};
+use kontaktvei_store::audit::{self, Actor, Outcome};
+use kontaktvei_store::staff::Role;
+use kontaktvei_store::tasks::{
+    self, NewAttempt, Task, TaskFilter, TaskKind, TaskOutcome, TaskStatus,
+};
+use kontaktvei_store::{Id, Tx};
+use minijinja::{Value, context};
+use serde::Deserialize;
+
+/// The outcomes as the pages say them, and which need more than a click (none here: `moved`
+/// needs the new whereabouts, which the API takes).
+fn outcome_label(o: TaskOutcome) -> &'static str {
+    match o {
+        TaskOutcome::ToldInPerson => "Beskjeden er gitt",
+        TaskOutcome::ToldByPhone => "Nådd på telefon",
+        TaskOutcome::NotSeen => "Ikke sett",
+        TaskOutcome::NoAnswer => "Ikke svar",
+        TaskOutcome::Declined => "Ville ikke ha beskjeden",
+        TaskOutcome::MetAndInformed => "Truffet og informert",
+        TaskOutcome::NotFound => "Ikke funnet",
+        TaskOutcome::Moved => "Flyttet",
+        TaskOutcome::WrongContact => "Feil kontaktinformasjon",
+        TaskOutcome::Admitted => "Innlagt (sykehus, fengsel …)",
+        TaskOutcome::Reached => "Jeg har nådd pasienten",
+        TaskOutcome::TakenOver => "Jeg tar over saken",
+    }
+}
+
+fn kind_label(k: TaskKind) -> &'static str {
+    match k {
+        TaskKind::Relay => "Beskjed som skal gis videre",
+        TaskKind::Outreach => "Oppsøking",
+        TaskKind::CoordinatorFollowUp => "Oppfølging for koordinator",
+    }
+}
+
+/// The kind of task a role works on; `None`: all of them. Roles without tasks are refused.
+fn kind_for(role: Role) -> Result<Option<TaskKind>, WebError> {
+    match role {
+        Role::Relay => Ok(Some(TaskKind::Relay)),
+        Role::Outreach => Ok(Some(TaskKind::Outreach)),
+        Role::Admin | Role::Coordinator => Ok(None),
+        Role::Clinic | Role::Print => Err(WebError::Refused(
+            "Oppgavene er for lavterskeltilbud, oppsøkende team og koordinatorer.".into(),
+        )),
+    }
+}
+
+fn person(session: &StaffSession) -> Person {
+    Person {
+        staff_id: session.staff_id,
+        organisation_id: session.organisation_id,
+        role: session.role,
+        label: format!("staff:{}", session.staff_id),
+    }
+}
+
+async fn record(
+    ctx: &AppContext,
+    tx: &mut Tx,
+    session: &StaffSession,
+    action: &str,
+    task: &Task,
+) -> Result<(), WebError> {
+    let actor = Actor {
+        organisation_id: Some(session.organisation_id),
+        label: format!("staff:{}", session.staff_id),
+        request_id: None,
+    };
+    audit::record(
+        tx,
+        &actor,
+        action,
+        Some(task.patient_id),
+        Some(task.id),
+        Outcome::Allowed,
+        ctx.clock.now(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The task, if this person may see it (their organisation, their role's kind).
+async fn visible(tx: &mut Tx, session: &StaffSession, id: Id) -> Result<Task, WebError> {
+    let task = tasks::get(tx, id).await?;
+    let kind = kind_for(session.role)?;
+    if task.organisation_id != session.organisation_id || kind.is_some_and(|k| k != task.kind) {
+        return Err(WebError::Store(kontaktvei_store::Error::NotFound("task")));
+    }
+    Ok(task)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Filter {
+    /// `teamet` (default), `mine` or `ledige`.
+    vis: Option<String>,
+}
+
+pub async fn show(
+    State(ctx): State<AppContext>,
+    session: StaffSession,
+    Query(f): Query<Filter>,
+) -> Result<Page, WebError> {
+    let kind = kind_for(session.role)?;
+    let vis = f.vis.as_deref().unwrap_or("teamet");
+    let filter = TaskFilter {
+        organisation_id: session.organisation_id,
+        assignee_id: (vis == "mine").then_some(session.staff_id),
+        kind,
+        patient_id: None,
+        statuses: vec![TaskStatus::Open, TaskStatus::Claimed],
+        unclaimed_only: vis == "ledige",
+        due_before: None,
+        limit: 200,
+    };
+    let mut tx = ctx.store.begin().await?;
+    let found = tasks::list(&mut tx, &filter).await?;
+    let mut cards = Vec::new();
+    for task in found {
+        record(&ctx, &mut tx, &session, "task.read", &task).await?;
+        let held_by_me = task.assignee_id == Some(session.staff_id);
+        let unclaimed = task.assignee_id.is_none();
+        let kind = task.kind;
+        let v: TaskView = view(&mut tx, task, false)
+            .await
+            .map_err(|e| WebError::Refused(e.to_string()))?;
+        // One click each for a day centre and a coordinator; outreach closes after claiming.
+        let quick = match kind {
+            TaskKind::Outreach => Vec::new(),
+            _ => v.outcomes.clone(),
+        };
+        let close: Vec<TaskOutcome> = v
+            .outcomes
+            .iter()
+            .copied()
+            .filter(|o| *o != TaskOutcome::Moved)
+            .collect();
+        cards.push(context! {
+            id => v.id.to_string(),
+            patient => format!("{}, født {}", v.patient.name, v.patient.birth_year),
+            description => v.patient.description.clone(),
+            urgent => v.priority == kontaktvei_store::tasks::TaskPriority::High,
+            holder => v.holder.as_ref().map(|h| h.name.clone()),
+            whereabouts => (!v.whereabouts.is_empty()).then(|| v.whereabouts.join("; ")),
+            message => v.message.clone(),
+            phone => v.phone.clone(),
+            kind_label => kind_label(kind),
+            due => kontaktvei_store::clock::oslo_display(v.due_at),
+            appointment => v.appointment.as_ref().map(|a| format!("{}, {}", kontaktvei_store::clock::oslo_display(a.starts_at), a.place)),
+            quick => quick.iter().map(|o| context! { value => o.as_str(), label => outcome_label(*o) }).collect::<Vec<_>>(),
+            close => close.iter().map(|o| context! { value => o.as_str(), label => outcome_label(*o) }).collect::<Vec<_>>(),
+            can_claim => kind != TaskKind::Relay && unclaimed,
+            held_by_me,
+            outreach => kind == TaskKind::Outreach,
+        });
+    }
+    tx.commit().await?;
+    let tabs: Vec<Value> = [("teamet", "Teamets"), ("ledige", "Ledige"), ("mine", "Mine")]
+        .into_iter()
+        .map(|(v, label)| context! { href => format!("/staff/oppgaver?vis={v}"), label, current => v == vis })
+        .collect();
+    Ok(Page::new(
+        "tasks.html",
+        context! { title => "Oppgaver", cards, tabs, ..staff_context(&session) },
+    ))
+}
+
+pub async fn claim(
+    State(ctx): State<AppContext>,
+    Path(id): Path<Id>,
+    CsrfForm { session, .. }: CsrfForm<Empty>,
+) -> Result<Redirect, WebError> {
+    let mut tx = ctx.store.begin().await?;
+    let task = visible(&mut tx, &session, id).await?;
+    let me = person(&session);
+    match tasks::claim(&mut tx, task.id, me.staff_id, &me.label, ctx.clock.now()).await {
+        Ok(_) => {}
+        Err(kontaktvei_store::Error::Conflict(why)) => return Err(WebError::Refused(why)),
+        Err(e) => return Err(e.into()),
+    }
+    record(&ctx, &mut tx, &session, "task.claim", &task).await?;
+    tx.commit().await?;
+    Ok(Redirect::to("/staff/oppgaver?vis=mine"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Empty {}
+
+#[derive(Debug, Deserialize)]
+pub struct AttemptForm {
+    place: String,
+    result: String,
+}
+
+pub async fn attempt(
+    State(ctx): State<AppContext>,
+    Path(id): Path<Id>,
+    CsrfForm { session, form }: CsrfForm<AttemptForm>,
+) -> Result<Redirect, WebError> {
+    let mut tx = ctx.store.begin().await?;
+    let task = visible(&mut tx, &session, id).await?;
+    if task.assignee_id != Some(session.staff_id) {
+        return Err(WebError::Refused(
+            "Ta oppgaven før du registrerer et forsøk.".into(),
+        ));
+    }
+    let me = person(&session);
+    let attempt = NewAttempt {
+        place: form.place,
+        at: None,
+        result: form.result,
+        note: None,
+    };
+    match tasks::record_attempt(
+        &mut tx,
+        task.id,
+        me.staff_id,
+        &me.label,
+        &attempt,
+        ctx.clock.now(),
+    )
+    .await
+    {
+        Ok(_) => {}
+        Err(kontaktvei_store::Error::Invalid(_)) => {
+            return Err(WebError::Refused(
+                "Skriv hvor du lette og hva som skjedde (1–500 tegn hver).".into(),
+            ));
+        }
+        Err(kontaktvei_store::Error::Conflict(why)) => return Err(WebError::Refused(why)),
+        Err(e) => return Err(e.into()),
+    }
+    record(&ctx, &mut tx, &session, "task.attempt", &task).await?;
+    tx.commit().await?;
+    Ok(Redirect::to("/staff/oppgaver?vis=mine"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CloseForm {
+    outcome: String,
+    note: Option<String>,
+}
+
+pub async fn close(
+    State(ctx): State<AppContext>,
+    Path(id): Path<Id>,
+    CsrfForm { session, form }: CsrfForm<CloseForm>,
+) -> Result<Redirect, WebError> {
+    let outcome: TaskOutcome = form
+        .outcome
+        .parse()
+        .map_err(|_| WebError::Refused("Velg et utfall fra lista.".into()))?;
+    let mut tx = ctx.store.begin().await?;
+    let task = visible(&mut tx, &session, id).await?;
+    let closing = Closing {
+        outcome,
+        note: form
+            .note
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty()),
+        new_contact_point: None,
+    };
+    match ctx
+        .engine
+        .close_task(&mut tx, task.id, &person(&session), closing)
+        .await
+    {
+        Ok(_) => {}
+        Err(kontaktvei_scheduler::engine::Error::Store(kontaktvei_store::Error::Conflict(why))) => {
+            return Err(WebError::Refused(why));
+        }
+        Err(kontaktvei_scheduler::engine::Error::Store(kontaktvei_store::Error::Invalid(f))) => {
+            return Err(WebError::Refused(
+                f.into_iter()
+                    .map(|e| e.message)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ));
+        }
+        Err(e) => return Err(WebError::Refused(e.to_string())),
+    }
+    record(&ctx, &mut tx, &session, "task.close", &task).await?;
+    tx.commit().await?;
+    tracing::info!(task_id = %id, outcome = %outcome, "task closed on the staff pages");
+    Ok(Redirect::to("/staff/oppgaver"))
+}
+
+/// A refusal as a page: what was wrong and the way back.
+pub fn refused(why: &str) -> Page {
+    Page::message(
+        StatusCode::CONFLICT,
+        "Det gikk ikke",
+        why,
+        ("/staff/oppgaver", "Tilbake til oppgavene"),
+    )
+}
