@@ -2,12 +2,14 @@
 //! before it is saved. GSM-7 (which has Æ Ø Å æ ø å) packs 160 septets into one segment and 153
 //! into each part of a longer message; `^ { } \ [ ~ ] | €` take two septets. Any other character
 //! — the Northern Sami á č đ ŋ š ŧ ž among them — forces UCS-2: 70 UTF-16 units in one segment,
-//! 67 per part. The same arithmetic as `kontaktvei_channels::sms::segments` (which sits above
-//! this crate and could reuse this one); the GSM 03.38 table comes from `gsm7-alt`.
+//! 67 per part. The SMS channel counts with this too (`kontaktvei_channels::sms::segments`);
+//! the GSM 03.38 table comes from `gsm7-alt`.
 
+use serde::Serialize;
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum Encoding {
     Gsm7,
     Ucs2,
@@ -22,7 +24,7 @@ impl fmt::Display for Encoding {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Segments {
     pub encoding: Encoding,
     /// Septets (GSM-7) or UTF-16 code units (UCS-2).

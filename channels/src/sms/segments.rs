@@ -2,45 +2,14 @@
 //! 160 septets into one segment and 153 into each part of a longer message; the characters
 //! `^ { } \ [ ~ ] | €` take two septets (escape + character). Any other character — Northern Sami
 //! á č đ ŋ š ŧ ž among them — forces UCS-2: 70 UTF-16 units in one segment, 67 per part.
-//! The GSM 03.38 table comes from the `gsm7-alt` crate; the arithmetic is here.
+//! The counting lives with the templates (which check texts against a clinic's limit before
+//! they are saved); the channel uses the same.
 
-use serde::Serialize;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Encoding {
-    Gsm7,
-    Ucs2,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct Segments {
-    pub encoding: Encoding,
-    /// Septets (GSM-7) or UTF-16 code units (UCS-2).
-    pub units: usize,
-    pub segments: usize,
-}
+pub use kontaktvei_templates::sms::{Encoding, Segments, count};
 
 /// Texts longer than this many segments get a warning: they are expensive and often arrive
 /// out of order on old phones.
 pub const WARN_ABOVE: usize = 3;
-
-pub fn count(text: &str) -> Segments {
-    let (encoding, units, single, part) = match gsm7_alt::encoded_len(text) {
-        Ok(septets) => (Encoding::Gsm7, septets, 160, 153),
-        Err(_) => (Encoding::Ucs2, text.encode_utf16().count(), 70, 67),
-    };
-    let segments = if units <= single {
-        1
-    } else {
-        units.div_ceil(part)
-    };
-    Segments {
-        encoding,
-        units,
-        segments,
-    }
-}
 
 #[cfg(test)]
 mod tests {

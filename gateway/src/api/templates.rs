@@ -182,6 +182,38 @@ fn problems(problems: Vec<kontaktvei_templates::Problem>) -> ApiError {
     )
 }
 
+/// Stores a new version (`None`: back to the default) and shows what the template now gives.
+async fn new_version(
+    ctx: &AppContext,
+    caller: &Caller,
+    key: TemplateKey,
+    lang: &Lang,
+    source: Option<&str>,
+) -> ApiResult<Json<Preview>> {
+    let mut tx = ctx.store.begin().await?;
+    template_overrides::save(
+        &mut tx,
+        caller.organisation_id,
+        &key.to_string(),
+        lang.as_str(),
+        source,
+        &caller.label(),
+        ctx.clock.now(),
+    )
+    .await?;
+    let overrides = ctx
+        .engine
+        .overrides(&mut tx, caller.organisation_id)
+        .await?;
+    tx.commit().await?;
+    let rendered = ctx
+        .engine
+        .catalog()
+        .preview(key, lang, &overrides)
+        .map_err(|e| ApiError::invalid("source", e.to_string()))?;
+    Ok(Json(preview_of(rendered)))
+}
+
 /// Saves a new version of the organisation's text, after checking it. Notices made from now
 /// on use it (a notice in flight keeps its text).
 #[utoipa::path(put, path = "/templates/{key}/{lang}", tag = "templates", request_body = Save,
@@ -199,28 +231,7 @@ pub async fn save(
         .catalog()
         .validate(key, &lang, &body.source, &rules)
         .map_err(problems)?;
-    let mut tx = ctx.store.begin().await?;
-    template_overrides::save(
-        &mut tx,
-        caller.organisation_id,
-        &key.to_string(),
-        lang.as_str(),
-        Some(&body.source),
-        &caller.label(),
-        ctx.clock.now(),
-    )
-    .await?;
-    let overrides = ctx
-        .engine
-        .overrides(&mut tx, caller.organisation_id)
-        .await?;
-    tx.commit().await?;
-    let rendered = ctx
-        .engine
-        .catalog()
-        .preview(key, &lang, &overrides)
-        .map_err(|e| ApiError::invalid("source", e.to_string()))?;
-    Ok(Json(preview_of(rendered)))
+    new_version(&ctx, &caller, key, &lang, Some(&body.source)).await
 }
 
 /// Goes back to the shipped text (kept as a version, so the history shows it).
@@ -233,28 +244,7 @@ pub async fn reset(
 ) -> ApiResult<Json<Preview>> {
     caller.require(roles::ADMIN, "change the organisation's texts")?;
     let (key, lang) = parse_key(&key, &lang)?;
-    let mut tx = ctx.store.begin().await?;
-    template_overrides::save(
-        &mut tx,
-        caller.organisation_id,
-        &key.to_string(),
-        lang.as_str(),
-        None,
-        &caller.label(),
-        ctx.clock.now(),
-    )
-    .await?;
-    let overrides = ctx
-        .engine
-        .overrides(&mut tx, caller.organisation_id)
-        .await?;
-    tx.commit().await?;
-    let rendered = ctx
-        .engine
-        .catalog()
-        .preview(key, &lang, &overrides)
-        .map_err(|e| ApiError::invalid("key", e.to_string()))?;
-    Ok(Json(preview_of(rendered)))
+    new_version(&ctx, &caller, key, &lang, None).await
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
