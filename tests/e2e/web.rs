@@ -623,7 +623,7 @@ async fn a_day_centre_passes_a_message_on_in_the_browser(app: App) {
         )
         .await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
-    assert!(again.body.contains("Tilbake til oppgavene"));
+    assert!(again.body.contains("Til startsiden"));
     // The reads are in the patient's audit log, in her name.
     let (_, log) = app.get(&clinic, &format!("/patients/{pid}/audit")).await;
     assert!(log.to_string().contains(&format!("staff:{dagny}")), "{log}");
@@ -733,7 +733,125 @@ async fn an_outreach_nurse_works_the_board(app: App) {
     assert_eq!(history, ["claimed", "attempt", "closed"], "{task}");
 }
 
+/// The print room in the browser: make a batch, download it, mark it printed and posted, and
+/// record a letter that came back by its reference.
+async fn the_print_room_prints_posts_and_records_a_return(app: App) {
+    let (_, clinic) = app.add_org("Poliklinikk", "clinic").await;
+    let per = add_staff(&app, &clinic, "Per Utskrift", "print").await;
+    let (status, body) = put_login(
+        &app,
+        &clinic,
+        &per,
+        json!({"username": "per", "password": "et langt og godt passord"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let pid = app.patient(&clinic, "Kari Nordmann").await;
+    let (status, body) = app
+        .post(
+            &clinic,
+            &format!("/patients/{pid}/contact-points"),
+            json!({"kind": "postal", "lines": ["Kari Nordmann", "c/o Kirkens Bymisjon", "Storgata 1"], "postal_code": "0155", "place": "Oslo", "provenance": "verified_in_person"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, booked) = app
+        .post(
+            &clinic,
+            "/appointments",
+            json!({"patient_id": pid, "starts_at": in_minutes(30 * 24 * 60), "place": "Storgata 36"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{booked}");
+    let mut browser = Browser::new(&app);
+    browser.log_in("per", "et langt og godt passord").await;
+    let page = browser.get("/staff/utskrift").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_accessible(&page.body);
+    let csrf = page.csrf();
+    let made = browser
+        .post("/staff/utskrift/skriv-ut-na", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let (_, batches) = app.get(&clinic, "/print-batches").await;
+    let batch = batches["items"][0]["id"].as_str().unwrap().to_owned();
+    let page = browser.get("/staff/utskrift").await;
+    assert!(
+        page.body.contains("1 brev") && page.body.contains("klar til utskrift"),
+        "{}",
+        page.body
+    );
+    let pdf = browser
+        .get(&format!("/staff/utskrift/{batch}/brev.pdf"))
+        .await;
+    assert_eq!(pdf.status, StatusCode::OK);
+    assert_eq!(pdf.headers["content-type"], "application/pdf");
+    for step in ["skrevet-ut", "postlagt"] {
+        let done = browser
+            .post(
+                &format!("/staff/utskrift/{batch}/{step}"),
+                &[("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{step}: {}", done.body);
+    }
+    let page = browser.get("/staff/utskrift").await;
+    assert!(page.body.contains("postlagt"), "{}", page.body);
+    let (_, manifest) = app.get(&clinic, &format!("/print-batches/{batch}")).await;
+    let reference = manifest["letters"][0]["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let unknown = browser
+        .post(
+            "/staff/utskrift/retur",
+            &[
+                ("csrf", &csrf),
+                ("reference", "BR-NOPE"),
+                ("reason", "ukjent"),
+            ],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::CONFLICT, "{}", unknown.body);
+    assert!(unknown.body.contains("BR-NOPE"), "{}", unknown.body);
+    let back = browser
+        .post(
+            "/staff/utskrift/retur",
+            &[
+                ("csrf", &csrf),
+                ("reference", &reference.to_lowercase()),
+                ("reason", "ukjent adressat"),
+            ],
+        )
+        .await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.body);
+    assert!(
+        back.body.contains("Returbrevet er registrert"),
+        "{}",
+        back.body
+    );
+    let (_, points) = app
+        .get(&clinic, &format!("/patients/{pid}/contact-points"))
+        .await;
+    assert_eq!(points["items"][0]["status"], "failed", "{points}");
+    // A day centre's worker is not let in.
+    let (_, centre) = app.add_org("Dagsenteret", "low_threshold_service").await;
+    let dagny = add_staff(&app, &centre, "Dagny", "relay").await;
+    put_login(
+        &app,
+        &centre,
+        &dagny,
+        json!({"username": "dagny", "password": "et langt og godt passord"}),
+    )
+    .await;
+    let mut other = Browser::new(&app);
+    other.log_in("dagny", "et langt og godt passord").await;
+    let refused = other.get("/staff/utskrift").await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+}
+
 crate::scenarios!(
+    the_print_room_prints_posts_and_records_a_return,
     an_outreach_nurse_works_the_board,
     a_day_centre_passes_a_message_on_in_the_browser,
     staff_log_in_and_out,

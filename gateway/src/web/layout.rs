@@ -20,6 +20,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("start.html", include_str!("templates/start.html")),
     ("message.html", include_str!("templates/message.html")),
     ("tasks.html", include_str!("templates/tasks.html")),
+    ("print.html", include_str!("templates/print.html")),
 ];
 
 /// The compiled templates, made once when the router is built.

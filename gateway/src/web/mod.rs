@@ -7,11 +7,13 @@
 //! this is ([`password`] today), then [`session::start`] gives the browser a session.
 //!
 //! Modules: [`layout`] (templates and the headers of every page), [`session`] (cookie,
-//! extractors), [`password`] (the password provider), `login`, `start` and `tasks` (the pages).
+//! extractors), [`password`] (the password provider), `login`, `start`, `tasks` and `print`
+//! (the pages).
 
 pub mod layout;
 mod login;
 pub mod password;
+mod print;
 pub mod session;
 mod start;
 mod tasks;
@@ -35,6 +37,12 @@ pub fn router() -> Router<AppContext> {
         .route("/staff/", get(|| async { Redirect::to("/staff") }))
         .route("/staff/login", get(login::form).post(login::submit))
         .route("/staff/logout", post(login::logout))
+        .route("/staff/utskrift", get(print::show))
+        .route("/staff/utskrift/skriv-ut-na", post(print::print_now))
+        .route("/staff/utskrift/retur", post(print::returned))
+        .route("/staff/utskrift/{id}/brev.pdf", get(print::pdf))
+        .route("/staff/utskrift/{id}/skrevet-ut", post(print::printed))
+        .route("/staff/utskrift/{id}/postlagt", post(print::posted))
         .route("/staff/oppgaver", get(tasks::show))
         .route("/staff/oppgaver/{id}/ta", post(tasks::claim))
         .route("/staff/oppgaver/{id}/forsok", post(tasks::attempt))

@@ -306,6 +306,6 @@ pub fn refused(why: &str) -> Page {
         StatusCode::CONFLICT,
         "Det gikk ikke",
         why,
-        ("/staff/oppgaver", "Tilbake til oppgavene"),
+        ("/staff", "Til startsiden"),
     )
 }
