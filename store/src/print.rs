@@ -223,3 +223,27 @@ pub async fn set_letter_returned(
     });
     Ok(moved == 1)
 }
+
+/// A batch's letters were downloaded: one audit row per letter, since each holds a name and an
+/// address.
+pub async fn audit_download(
+    tx: &mut Tx,
+    batch_id: Id,
+    actor: &crate::audit::Actor,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    for letter in letters_in(tx, batch_id).await? {
+        let patient = crate::notices::get(tx, letter.notice_id).await?.patient_id;
+        crate::audit::record(
+            tx,
+            actor,
+            "letter.download",
+            Some(patient),
+            Some(letter.id),
+            crate::audit::Outcome::Allowed,
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}

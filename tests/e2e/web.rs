@@ -188,6 +188,26 @@ async fn add_staff(app: &App, key: &str, name: &str, role: &str) -> String {
     body["id"].as_str().unwrap().to_owned()
 }
 
+/// A staff member who can log in with `username` and a good password.
+async fn staff_with_login(
+    app: &App,
+    admin: &str,
+    name: &str,
+    role: &str,
+    username: &str,
+) -> String {
+    let id = add_staff(app, admin, name, role).await;
+    let (status, body) = put_login(
+        app,
+        admin,
+        &id,
+        json!({"username": username, "password": "et langt og godt passord"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    id
+}
+
 async fn put_login(app: &App, key: &str, staff_id: &str, body: Value) -> (StatusCode, Value) {
     let r = app
         .http
@@ -537,15 +557,7 @@ async fn five_wrong_passwords_lock_the_login(app: App) {
 async fn a_day_centre_passes_a_message_on_in_the_browser(app: App) {
     let (_, clinic) = app.add_org("Poliklinikk", "clinic").await;
     let (centre_id, centre) = app.add_org("Dagsenteret", "low_threshold_service").await;
-    let dagny = add_staff(&app, &centre, "Dagny Hansen", "relay").await;
-    let (status, body) = put_login(
-        &app,
-        &centre,
-        &dagny,
-        json!({"username": "dagny", "password": "et langt og godt passord"}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let dagny = staff_with_login(&app, &centre, "Dagny Hansen", "relay", "dagny").await;
     let pid = app.patient(&clinic, "Per Olsen").await;
     let (status, body) = app
         .post(
@@ -634,15 +646,7 @@ async fn a_day_centre_passes_a_message_on_in_the_browser(app: App) {
 async fn an_outreach_nurse_works_the_board(app: App) {
     let (_, clinic) = app.add_org("Poliklinikk", "clinic").await;
     let (team_id, team) = app.add_org("FACT Øst", "outreach_team").await;
-    let nina = add_staff(&app, &team, "Nina Berg", "outreach").await;
-    let (status, body) = put_login(
-        &app,
-        &team,
-        &nina,
-        json!({"username": "nina", "password": "et langt og godt passord"}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    staff_with_login(&app, &team, "Nina Berg", "outreach", "nina").await;
     let pid = app.patient(&clinic, "Ola Nordmann").await;
     let (status, body) = app
         .post(
@@ -737,15 +741,7 @@ async fn an_outreach_nurse_works_the_board(app: App) {
 /// record a letter that came back by its reference.
 async fn the_print_room_prints_posts_and_records_a_return(app: App) {
     let (_, clinic) = app.add_org("Poliklinikk", "clinic").await;
-    let per = add_staff(&app, &clinic, "Per Utskrift", "print").await;
-    let (status, body) = put_login(
-        &app,
-        &clinic,
-        &per,
-        json!({"username": "per", "password": "et langt og godt passord"}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    staff_with_login(&app, &clinic, "Per Utskrift", "print", "per").await;
     let pid = app.patient(&clinic, "Kari Nordmann").await;
     let (status, body) = app
         .post(

@@ -168,20 +168,7 @@ pub async fn pdf(
     let mut tx = ctx.store.begin().await?;
     own_batch(&mut tx, &caller, id).await?;
     let pdf = ctx.engine.batch_pdf(&mut tx, id).await?;
-    let now = ctx.clock.now();
-    for letter in print::letters_in(&mut tx, id).await? {
-        let patient = notices::get(&mut tx, letter.notice_id).await?.patient_id;
-        audit::record(
-            &mut tx,
-            &caller.actor(),
-            "letter.download",
-            Some(patient),
-            Some(letter.id),
-            Outcome::Allowed,
-            now,
-        )
-        .await?;
-    }
+    print::audit_download(&mut tx, id, &caller.actor(), ctx.clock.now()).await?;
     tx.commit().await?;
     let disposition = format!("attachment; filename=\"batch-{id}.pdf\"");
     Ok((

@@ -115,20 +115,7 @@ pub async fn pdf(
         .batch_pdf(&mut tx, id)
         .await
         .map_err(|e| WebError::Refused(e.to_string()))?;
-    let now = ctx.clock.now();
-    for letter in print::letters_in(&mut tx, id).await? {
-        let patient = notices::get(&mut tx, letter.notice_id).await?.patient_id;
-        audit::record(
-            &mut tx,
-            &actor(&session),
-            "letter.download",
-            Some(patient),
-            Some(letter.id),
-            Outcome::Allowed,
-            now,
-        )
-        .await?;
-    }
+    print::audit_download(&mut tx, id, &actor(&session), ctx.clock.now()).await?;
     tx.commit().await?;
     Ok((
         [
