@@ -846,7 +846,63 @@ async fn the_print_room_prints_posts_and_records_a_return(app: App) {
     assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
 }
 
+/// A coordinator reads the reach report: how many notices reached the patient in time, by
+/// which channel, and who cannot be reached at all (named, and the read audited).
+async fn a_coordinator_reads_the_reach_report(app: App) {
+    let (_, clinic) = app.add_org("Poliklinikk", "clinic").await;
+    let kari = staff_with_login(&app, &clinic, "Kari Koordinator", "coordinator", "kari").await;
+    let reachable = app.patient(&clinic, "Per Olsen").await;
+    let (status, body) = app
+        .post(
+            &clinic,
+            &format!("/patients/{reachable}/contact-points"),
+            json!({"kind": "sms", "phone": "+4791234567", "provenance": "stated_by_patient"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, booked) = app
+        .post(
+            &clinic,
+            "/appointments",
+            json!({"patient_id": reachable, "starts_at": in_minutes(6 * 24 * 60), "place": "Storgata 36"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{booked}");
+    let unreachable = app.patient(&clinic, "Ola Uten Kontakt").await;
+    let mut browser = Browser::new(&app);
+    browser.log_in("kari", "et langt og godt passord").await;
+    let start = browser.get("/staff").await;
+    assert!(has_link(&start.body, "/staff/rapport"), "{}", start.body);
+    let page = browser.get("/staff/rapport").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_accessible(&page.body);
+    for shown in [
+        "Andel bekreftet før timen",
+        "Endte uten at noen tok over",
+        "Ola Uten Kontakt, født 1979",
+        "1 pasienter har ingen kontaktpunkt",
+    ] {
+        assert!(page.body.contains(shown), "{shown}: {}", page.body);
+    }
+    assert!(
+        !page.body.contains("Per Olsen"),
+        "only the unreachable are named"
+    );
+    let (_, log) = app
+        .get(&clinic, &format!("/patients/{unreachable}/audit"))
+        .await;
+    assert!(log.to_string().contains(&format!("staff:{kari}")), "{log}");
+    let bad = browser.get("/staff/rapport?fra=31.03.2026").await;
+    assert_eq!(bad.status, StatusCode::CONFLICT, "{}", bad.body);
+    assert!(
+        bad.body.contains("2026-03-31"),
+        "says how to write it: {}",
+        bad.body
+    );
+}
+
 crate::scenarios!(
+    a_coordinator_reads_the_reach_report,
     the_print_room_prints_posts_and_records_a_return,
     an_outreach_nurse_works_the_board,
     a_day_centre_passes_a_message_on_in_the_browser,

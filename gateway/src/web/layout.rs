@@ -21,6 +21,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("message.html", include_str!("templates/message.html")),
     ("tasks.html", include_str!("templates/tasks.html")),
     ("print.html", include_str!("templates/print.html")),
+    ("report.html", include_str!("templates/report.html")),
 ];
 
 /// The compiled templates, made once when the router is built.

@@ -7,13 +7,14 @@
 //! this is ([`password`] today), then [`session::start`] gives the browser a session.
 //!
 //! Modules: [`layout`] (templates and the headers of every page), [`session`] (cookie,
-//! extractors), [`password`] (the password provider), `login`, `start`, `tasks` and `print`
-//! (the pages).
+//! extractors), [`password`] (the password provider), `login`, `start`, `tasks`, `print` and
+//! `report` (the pages).
 
 pub mod layout;
 mod login;
 pub mod password;
 mod print;
+mod report;
 pub mod session;
 mod start;
 mod tasks;
@@ -43,6 +44,7 @@ pub fn router() -> Router<AppContext> {
         .route("/staff/utskrift/{id}/brev.pdf", get(print::pdf))
         .route("/staff/utskrift/{id}/skrevet-ut", post(print::printed))
         .route("/staff/utskrift/{id}/postlagt", post(print::posted))
+        .route("/staff/rapport", get(report::show))
         .route("/staff/oppgaver", get(tasks::show))
         .route("/staff/oppgaver/{id}/ta", post(tasks::claim))
         .route("/staff/oppgaver/{id}/forsok", post(tasks::attempt))

@@ -33,6 +33,12 @@ const LINKS: &[Link] = &[
         roles: roles::PRINT.roles,
     },
     Link {
+        href: "/staff/rapport",
+        label: "Rapport",
+        about: "Nådde beskjedene fram før timen, og gjennom hvilken kanal?",
+        roles: roles::READ_REPORT.roles,
+    },
+    Link {
         href: "/staff/admin",
         label: "Administrasjon",
         about: "Ansatte, innlogging og kontaktregler.",
