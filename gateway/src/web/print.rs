@@ -68,7 +68,7 @@ pub async fn show(State(ctx): State<AppContext>, session: StaffSession) -> Resul
         .map(|b| {
             context! {
                 id => b.id.to_string(),
-                made => kontaktvei_store::clock::oslo_display(b.created_at),
+                made => kontaktvei_templates::when_nb(b.created_at),
                 letters => b.letters,
                 pages => b.pages,
                 status => status_label(b.status),

@@ -140,9 +140,20 @@ pub async fn show(
             .await
             .map_err(|e| WebError::Refused(e.to_string()))?;
         // One click each for a day centre and a coordinator; outreach closes after claiming.
-        let quick = match kind {
+        // A relay request done in person is not answered "by phone", and the other way round.
+        let by_phone = v.channel == kontaktvei_store::tasks::ContactMode::Phone;
+        let quick: Vec<TaskOutcome> = match kind {
             TaskKind::Outreach => Vec::new(),
-            _ => v.outcomes.clone(),
+            _ => v
+                .outcomes
+                .iter()
+                .copied()
+                .filter(|o| match o {
+                    TaskOutcome::ToldByPhone | TaskOutcome::NoAnswer => by_phone,
+                    TaskOutcome::ToldInPerson | TaskOutcome::NotSeen => !by_phone,
+                    _ => true,
+                })
+                .collect(),
         };
         let close: Vec<TaskOutcome> = v
             .outcomes
@@ -160,8 +171,8 @@ pub async fn show(
             message => v.message.clone(),
             phone => v.phone.clone(),
             kind_label => kind_label(kind),
-            due => kontaktvei_store::clock::oslo_display(v.due_at),
-            appointment => v.appointment.as_ref().map(|a| format!("{}, {}", kontaktvei_store::clock::oslo_display(a.starts_at), a.place)),
+            due => kontaktvei_templates::when_nb(v.due_at),
+            appointment => v.appointment.as_ref().map(|a| format!("{}, {}", kontaktvei_templates::when_nb(a.starts_at), a.place)),
             quick => quick.iter().map(|o| context! { value => o.as_str(), label => outcome_label(*o) }).collect::<Vec<_>>(),
             close => close.iter().map(|o| context! { value => o.as_str(), label => outcome_label(*o) }).collect::<Vec<_>>(),
             can_claim => kind != TaskKind::Relay && unclaimed,
