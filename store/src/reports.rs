@@ -287,6 +287,32 @@ pub async fn reachability(
     }))
 }
 
+/// The report's patients by name, for someone who may read their records: each one shown is a
+/// read, written to the audit log as `report.reach`.
+pub async fn read_patients(
+    tx: &mut Tx,
+    ids: &[Id],
+    actor: &crate::audit::Actor,
+    now: DateTime<Utc>,
+) -> Result<Vec<crate::patients::Patient>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let p = crate::patients::get(tx, *id).await?;
+        crate::audit::record(
+            tx,
+            actor,
+            "report.reach",
+            Some(p.id),
+            None,
+            crate::audit::Outcome::Allowed,
+            now,
+        )
+        .await?;
+        out.push(p);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 //! person and how many in silence; which contact points failed; which patients have no working
 //! way to reach them; hand-overs still open. The same measures as the reach simulation.
 
-use super::{audit, roles};
+use super::roles;
 use crate::auth::Caller;
 use crate::context::AppContext;
 use crate::extract::ApiQuery;
@@ -12,8 +12,8 @@ use axum::extract::State;
 use axum::routing;
 use axum::{Json, Router};
 use chrono::{DateTime, TimeDelta, Utc};
+use kontaktvei_store::Id;
 use kontaktvei_store::reports::{self, Reach};
-use kontaktvei_store::{Id, patients};
 use serde::{Deserialize, Serialize};
 
 pub fn router() -> Router<AppContext> {
@@ -79,17 +79,23 @@ pub async fn reach(
     let r = reports::reachability(&mut tx, caller.organisation_id, from, to, now).await?;
     // Names only for those who may read patient records; every name shown is a read.
     let list = if caller.require(roles::READ_APPOINTMENT, "").is_ok() {
-        let mut list = Vec::new();
-        for id in &r.patients_without_working_contact_point {
-            let p = patients::get(&mut tx, *id).await?;
-            audit(&ctx, &mut tx, &caller, "report.reach", Some(p.id), None).await?;
-            list.push(PatientRef {
-                id: p.id,
-                name: p.name,
-                birth_year: p.birth_year,
-            });
-        }
-        Some(list)
+        let named = reports::read_patients(
+            &mut tx,
+            &r.patients_without_working_contact_point,
+            &caller.actor(),
+            now,
+        )
+        .await?;
+        Some(
+            named
+                .into_iter()
+                .map(|p| PatientRef {
+                    id: p.id,
+                    name: p.name,
+                    birth_year: p.birth_year,
+                })
+                .collect(),
+        )
     } else {
         None
     };

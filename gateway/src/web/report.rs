@@ -12,8 +12,8 @@ use crate::context::AppContext;
 use axum::extract::{Query, State};
 use chrono::{NaiveDate, NaiveTime, TimeDelta};
 use kontaktvei_scheduler::calendar::{oslo_date, oslo_instant};
-use kontaktvei_store::audit::{self, Actor, Outcome};
-use kontaktvei_store::{patients, reports};
+use kontaktvei_store::audit::Actor;
+use kontaktvei_store::reports;
 use minijinja::context;
 use serde::Deserialize;
 
@@ -76,18 +76,8 @@ pub async fn show(
             label: format!("staff:{}", session.staff_id),
             request_id: None,
         };
-        for id in &r.patients_without_working_contact_point {
-            let p = patients::get(&mut tx, *id).await?;
-            audit::record(
-                &mut tx,
-                &actor,
-                "report.reach",
-                Some(p.id),
-                None,
-                Outcome::Allowed,
-                now,
-            )
-            .await?;
+        let ids = &r.patients_without_working_contact_point;
+        for p in reports::read_patients(&mut tx, ids, &actor, now).await? {
             unreachable.push(format!("{}, født {}", p.name, p.birth_year));
         }
     }
