@@ -301,6 +301,21 @@ pub async fn list(
     Ok((rows, more))
 }
 
+/// The patients this staff member is koordinator for, by name.
+pub async fn coordinated_by(tx: &mut Tx, staff_id: Id, limit: i64) -> Result<Vec<Patient>> {
+    Ok(on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT id, name, birth_date, birth_year, language, contact_notes, national_id, coordinator_id,
+                    created_by_organisation_id, created_at, updated_at
+             FROM patients WHERE coordinator_id = $1 ORDER BY name_search, id LIMIT $2",
+        )
+        .bind(staff_id)
+        .bind(limit)
+        .fetch_all(c)
+        .await?
+    }))
+}
+
 pub async fn update(
     tx: &mut Tx,
     organisation_id: Id,

@@ -6,12 +6,14 @@
 //! variable the PostgreSQL runs skip with a printed reason — except under `CI=true`, where they
 //! fail, so CI can never pass without having tested PostgreSQL.
 
+mod chromium;
 mod kannel_support;
 mod letters;
 mod support;
 
 mod access;
 mod booking;
+mod browser;
 mod crash;
 mod escalation;
 mod idempotency;
@@ -22,3 +24,6 @@ mod tasks;
 mod templates;
 mod validation;
 mod web;
+mod web_admin;
+mod web_clinic;
+mod web_coordinator;

@@ -17,21 +17,21 @@ const PASSWORD: &str = "riktig hest batteri stift";
 
 /// A browser without JavaScript: keeps cookies by hand (the workspace's reqwest has no cookie
 /// store) and does not follow redirects, so each step's answer can be checked.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     base: String,
     cookies: BTreeMap<String, String>,
 }
 
 /// One page: status, headers, body.
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Answer {
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
@@ -39,7 +39,7 @@ impl Answer {
     }
 
     /// The `Set-Cookie` header for this cookie, if the answer sets it.
-    fn set_cookie(&self, name: &str) -> Option<String> {
+    pub(crate) fn set_cookie(&self, name: &str) -> Option<String> {
         self.headers
             .get_all(SET_COOKIE)
             .iter()
@@ -49,7 +49,7 @@ impl Answer {
     }
 
     /// The value of the form's hidden `csrf` field.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         let marker = "name=\"csrf\" value=\"";
         let start = self
             .body
@@ -61,14 +61,14 @@ impl Answer {
     }
 
     #[track_caller]
-    fn assert_redirect(&self, to: &str) {
+    pub(crate) fn assert_redirect(&self, to: &str) {
         assert_eq!(self.status, StatusCode::SEE_OTHER, "{}", self.body);
         assert_eq!(self.location(), to);
     }
 }
 
 impl Browser {
-    fn new(app: &App) -> Browser {
+    pub(crate) fn new(app: &App) -> Browser {
         Browser {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -108,7 +108,7 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Answer {
+    pub(crate) async fn get(&mut self, path: &str) -> Answer {
         let r = self
             .http
             .get(format!("{}{path}", self.base))
@@ -119,7 +119,7 @@ impl Browser {
         self.keep(r).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
+    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
         let body: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
@@ -136,7 +136,7 @@ impl Browser {
     }
 
     /// Opens the login form and submits it.
-    async fn log_in(&mut self, username: &str, password: &str) -> Answer {
+    pub(crate) async fn log_in(&mut self, username: &str, password: &str) -> Answer {
         let form = self.get("/staff/login").await;
         assert_eq!(form.status, StatusCode::OK, "{}", form.body);
         let csrf = form.csrf();
@@ -153,14 +153,14 @@ impl Browser {
 }
 
 /// Whether the page links to `href` (minijinja's HTML escaping writes `/` as `&#x2f;`).
-fn has_link(html: &str, href: &str) -> bool {
+pub(crate) fn has_link(html: &str, href: &str) -> bool {
     html.contains(&format!("href=\"{href}\""))
         || html.contains(&format!("href=\"{}\"", href.replace('/', "&#x2f;")))
 }
 
 /// Every visible input has a `<label for=…>`; the page is in bokmål.
 #[track_caller]
-fn assert_accessible(html: &str) {
+pub(crate) fn assert_accessible(html: &str) {
     assert!(html.contains("<html lang=\"nb\">"), "{html}");
     assert!(html.contains("name=\"viewport\""), "{html}");
     for input in html.split("<input").skip(1) {
@@ -180,7 +180,7 @@ fn assert_accessible(html: &str) {
     }
 }
 
-async fn add_staff(app: &App, key: &str, name: &str, role: &str) -> String {
+pub(crate) async fn add_staff(app: &App, key: &str, name: &str, role: &str) -> String {
     let (status, body) = app
         .post(key, "/staff", json!({"name": name, "role": role}))
         .await;
@@ -188,8 +188,11 @@ async fn add_staff(app: &App, key: &str, name: &str, role: &str) -> String {
     body["id"].as_str().unwrap().to_owned()
 }
 
-/// A staff member who can log in with `username` and a good password.
-async fn staff_with_login(
+/// The password [`staff_with_login`] gives.
+pub(crate) const STAFF_PASSWORD: &str = "et langt og godt passord";
+
+/// A staff member who can log in with `username` and [`STAFF_PASSWORD`].
+pub(crate) async fn staff_with_login(
     app: &App,
     admin: &str,
     name: &str,
@@ -201,14 +204,19 @@ async fn staff_with_login(
         app,
         admin,
         &id,
-        json!({"username": username, "password": "et langt og godt passord"}),
+        json!({"username": username, "password": STAFF_PASSWORD}),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     id
 }
 
-async fn put_login(app: &App, key: &str, staff_id: &str, body: Value) -> (StatusCode, Value) {
+pub(crate) async fn put_login(
+    app: &App,
+    key: &str,
+    staff_id: &str,
+    body: Value,
+) -> (StatusCode, Value) {
     let r = app
         .http
         .put(app.url(&format!("/staff/{staff_id}/login")))
@@ -692,8 +700,9 @@ async fn an_outreach_nurse_works_the_board(app: App) {
         mine.body
     );
     assert!(
-        !mine.body.contains("value=\"moved\""),
-        "moving needs the new address: the API takes it"
+        mine.body.contains("Pasienten har flyttet") && mine.body.contains("name=\"street\""),
+        "moving has its own form, with the new whereabouts: {}",
+        mine.body
     );
     let tried = browser
         .post(
@@ -713,6 +722,21 @@ async fn an_outreach_nurse_works_the_board(app: App) {
         )
         .await;
     assert_eq!(empty.status, StatusCode::CONFLICT, "{}", empty.body);
+    // "Moved" without where to: said, and nothing closed.
+    let nowhere = browser
+        .post(
+            &format!("/staff/oppgaver/{task_id}/avslutt"),
+            &[("csrf", &csrf), ("outcome", "moved"), ("street", " ")],
+        )
+        .await;
+    assert_eq!(nowhere.status, StatusCode::CONFLICT, "{}", nowhere.body);
+    assert!(
+        nowhere
+            .body
+            .contains("Skriv det nye telefonnummeret eller den nye adressen"),
+        "{}",
+        nowhere.body
+    );
     let closed = browser
         .post(
             &format!("/staff/oppgaver/{task_id}/avslutt"),

@@ -36,7 +36,13 @@ impl Pages {
         env.set_auto_escape_callback(|_| AutoEscape::Html);
         // A misspelt variable is an error in the tests, not an empty spot on a page.
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        for (name, source) in TEMPLATES {
+        let pages = [
+            TEMPLATES,
+            super::clinic::TEMPLATES,
+            super::coordinator::TEMPLATES,
+            super::admin::TEMPLATES,
+        ];
+        for (name, source) in pages.into_iter().flatten() {
             env.add_template(name, source)?;
         }
         Ok(Pages { env })

@@ -10,6 +10,9 @@
 //! extractors), [`password`] (the password provider), `login`, `start`, `tasks`, `print` and
 //! `report` (the pages).
 
+mod admin;
+mod clinic;
+mod coordinator;
 pub mod layout;
 mod login;
 pub mod password;
@@ -49,6 +52,9 @@ pub fn router() -> Router<AppContext> {
         .route("/staff/oppgaver/{id}/ta", post(tasks::claim))
         .route("/staff/oppgaver/{id}/forsok", post(tasks::attempt))
         .route("/staff/oppgaver/{id}/avslutt", post(tasks::close))
+        .merge(clinic::routes())
+        .merge(coordinator::routes())
+        .merge(admin::routes())
         .layer(axum::middleware::from_fn_with_state(pages, layout::render))
 }
 

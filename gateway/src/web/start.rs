@@ -21,6 +21,12 @@ const LINKS: &[Link] = &[
         roles: &[Role::Admin, Role::Coordinator, Role::Relay, Role::Outreach],
     },
     Link {
+        href: "/staff/koordinator",
+        label: "Koordinator",
+        about: "Pasientene dine: kjeder som stoppet, uteblitte timer og overleveringer.",
+        roles: &[Role::Admin, Role::Coordinator],
+    },
+    Link {
         href: "/staff/pasienter",
         label: "Pasienter",
         about: "Pasienter, kontaktpunkter og avtaler.",

@@ -14,6 +14,7 @@ use axum::http::StatusCode;
 use axum::response::Redirect;
 use kontaktvei_scheduler::human::{Closing, Person};
 use kontaktvei_store::audit::{self, Actor, Outcome};
+use kontaktvei_store::contact_points::{ContactKind, NewContactPoint, Provenance};
 use kontaktvei_store::staff::Role;
 use kontaktvei_store::tasks::{
     self, NewAttempt, Task, TaskFilter, TaskKind, TaskOutcome, TaskStatus,
@@ -39,6 +40,20 @@ fn outcome_label(o: TaskOutcome) -> &'static str {
         TaskOutcome::Reached => "Jeg har nådd pasienten",
         TaskOutcome::TakenOver => "Jeg tar over saken",
     }
+}
+
+/// The API's whereabouts lines ("address: …", "outreach: FACT Øst") as the pages say them.
+fn in_bokmal(line: &str) -> String {
+    const KINDS: &[(&str, &str)] = &[
+        ("address: ", "adresse: "),
+        ("phone: ", "telefon: "),
+        ("relay: ", "lavterskeltilbud: "),
+        ("outreach: ", "oppsøkende team: "),
+    ];
+    KINDS
+        .iter()
+        .find_map(|(en, nb)| line.strip_prefix(en).map(|rest| format!("{nb}{rest}")))
+        .unwrap_or_else(|| line.to_owned())
 }
 
 fn kind_label(k: TaskKind) -> &'static str {
@@ -155,6 +170,8 @@ pub async fn show(
                 })
                 .collect(),
         };
+        // "Flyttet" has its own form, with the new whereabouts.
+        let can_move = v.outcomes.contains(&TaskOutcome::Moved);
         let close: Vec<TaskOutcome> = v
             .outcomes
             .iter()
@@ -167,7 +184,7 @@ pub async fn show(
             description => v.patient.description.clone(),
             urgent => v.priority == kontaktvei_store::tasks::TaskPriority::High,
             holder => v.holder.as_ref().map(|h| h.name.clone()),
-            whereabouts => (!v.whereabouts.is_empty()).then(|| v.whereabouts.join("; ")),
+            whereabouts => (!v.whereabouts.is_empty()).then(|| v.whereabouts.iter().map(|w| in_bokmal(w)).collect::<Vec<_>>().join("; ")),
             message => v.message.clone(),
             phone => v.phone.clone(),
             kind_label => kind_label(kind),
@@ -178,6 +195,7 @@ pub async fn show(
             can_claim => kind != TaskKind::Relay && unclaimed,
             held_by_me,
             outreach => kind == TaskKind::Outreach,
+            can_move,
         });
     }
     tx.commit().await?;
@@ -265,6 +283,70 @@ pub async fn attempt(
 pub struct CloseForm {
     outcome: String,
     note: Option<String>,
+    /// `moved`: where the patient can be reached now — a phone, or an address.
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    care_of: String,
+    #[serde(default)]
+    street: String,
+    #[serde(default)]
+    postal_code: String,
+    #[serde(default)]
+    place: String,
+}
+
+/// The new whereabouts an outreach worker typed for `moved`, verified by them in person: a
+/// phone if they got one, else the address. The patient's name heads the address block.
+fn new_whereabouts(form: &CloseForm, patient_name: &str) -> Result<NewContactPoint, WebError> {
+    let text = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    let (phone, street) = (text(&form.phone), text(&form.street));
+    if phone.is_none() && street.is_none() {
+        return Err(WebError::Refused(
+            "Skriv det nye telefonnummeret eller den nye adressen (gate, postnummer og sted)."
+                .into(),
+        ));
+    }
+    let postal = phone.is_none();
+    let lines = street.map(|street| {
+        let mut lines = vec![patient_name.to_owned()];
+        if let Some(co) = text(&form.care_of) {
+            lines.push(if co.to_lowercase().starts_with("c/o") {
+                co
+            } else {
+                format!("c/o {co}")
+            });
+        }
+        lines.push(street);
+        lines
+    });
+    Ok(NewContactPoint {
+        kind: if postal {
+            ContactKind::Postal
+        } else {
+            ContactKind::Sms
+        },
+        provenance: Provenance::VerifiedInPerson,
+        phone,
+        lines: if postal { lines } else { None },
+        postal_code: if postal {
+            text(&form.postal_code)
+        } else {
+            None
+        },
+        place: if postal { text(&form.place) } else { None },
+        country: None,
+        organisation_id: None,
+        contact_name: None,
+        relation: None,
+        consent_recorded: false,
+        consent_given_by: None,
+        consent_given_at: None,
+        verified_by: None,
+        verified_at: None,
+        expires_at: None,
+        note: None,
+    })
 }
 
 pub async fn close(
@@ -278,13 +360,19 @@ pub async fn close(
         .map_err(|_| WebError::Refused("Velg et utfall fra lista.".into()))?;
     let mut tx = ctx.store.begin().await?;
     let task = visible(&mut tx, &session, id).await?;
+    let new_contact_point = if outcome == TaskOutcome::Moved {
+        let patient = kontaktvei_store::patients::get(&mut tx, task.patient_id).await?;
+        Some(new_whereabouts(&form, &patient.name)?)
+    } else {
+        None
+    };
     let closing = Closing {
         outcome,
         note: form
             .note
             .map(|n| n.trim().to_owned())
             .filter(|n| !n.is_empty()),
-        new_contact_point: None,
+        new_contact_point,
     };
     match ctx
         .engine
@@ -319,4 +407,20 @@ pub fn refused(why: &str) -> Page {
         why,
         ("/staff", "Til startsiden"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn whereabouts_in_bokmal() {
+        assert_eq!(
+            super::in_bokmal("outreach: FACT Øst"),
+            "oppsøkende team: FACT Øst"
+        );
+        assert_eq!(
+            super::in_bokmal("address: Storgata 1, 0155 Oslo"),
+            "adresse: Storgata 1, 0155 Oslo"
+        );
+        assert_eq!(super::in_bokmal("annet"), "annet");
+    }
 }
