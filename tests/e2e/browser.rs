@@ -232,6 +232,79 @@ async fn coordinator(app: App) {
     b.close().await;
 }
 
+async fn admin(app: App) {
+    let Some(mut b) = chrome(&app, "admin").await else {
+        return;
+    };
+    let (org, key) = app.add_org("Poliklinikk Rus Nord", "clinic").await;
+    staff_with_login(&app, &key, "Anne Admin", "admin", "anne").await;
+
+    b.log_in("anne", STAFF_PASSWORD).await;
+    b.click("Administrasjon").await;
+    b.look("admin").await;
+
+    // A new colleague, and a login for her.
+    b.click("Ansatte og innlogging").await;
+    b.fill("Navn", "Siri Sekretær").await;
+    b.choose("Rolle", "poliklinikk").await;
+    b.click("Legg til").await;
+    b.sees("Siri Sekretær").await;
+    b.open("Siri Sekretær").await;
+    b.fill("Brukernavn for Siri Sekretær", "siri").await;
+    b.fill("Passord for Siri Sekretær", STAFF_PASSWORD).await;
+    b.click_in("Siri Sekretær", "Lagre innloggingen").await;
+    b.look("ansatte").await;
+
+    // The contact rules: a wrong number is named by its field; a good one is saved.
+    b.goto("/staff/admin/regler").await;
+    b.fill("SMS: timer", "tolv").await;
+    b.click("Lagre kontaktreglene").await;
+    b.sees("SMS: timer").await;
+    b.look("regler-feil").await;
+    b.fill("SMS: timer", "12").await;
+    b.fill(
+        "Ord som ikke skal stå i SMS, beskjeder og brevtitler",
+        "avrusning",
+    )
+    .await;
+    b.click("Lagre kontaktreglene").await;
+    b.sees("Kontaktreglene er lagret.").await;
+    let (_, policy) = app.get(&key, &format!("/organisations/{org}/policy")).await;
+    assert_eq!(policy["sms_ack_hours"], 12, "{policy}");
+
+    // A template: a revealing word is refused with its line, a good text saved, then undone.
+    b.goto("/staff/admin/maler").await;
+    b.look("maler").await;
+    b.click("Ny time – SMS").await;
+    b.fill(
+        "Tekst",
+        "Hei!\nTime på avrusning {{ when }}. Svar {{ code }}.",
+    )
+    .await;
+    b.click("Forhåndsvis").await;
+    b.sees("Linje 2").await;
+    b.look("mal-feil").await;
+    b.fill(
+        "Tekst",
+        "Hei! Du har time {{ when }}{% if place %}, {{ place }}{% endif %}. Svar {{ code }}.",
+    )
+    .await;
+    b.click("Forhåndsvis").await;
+    b.sees("Forhåndsvisning (ikke lagret)").await;
+    b.click("Lagre som ny versjon").await;
+    b.look("mal-lagret").await;
+    b.click("Bruk standardteksten").await;
+    b.close().await;
+
+    // Siri can log in with what the admin gave her.
+    let Some(siri) = chrome(&app, "admin-siri").await else {
+        return;
+    };
+    siri.log_in("siri", STAFF_PASSWORD).await;
+    siri.sees("Siri Sekretær").await;
+    siri.close().await;
+}
+
 macro_rules! in_chromium {
     ($($name:ident),+ $(,)?) => {
         $(
@@ -245,4 +318,10 @@ macro_rules! in_chromium {
     };
 }
 
-in_chromium!(relay_worker, outreach_nurse, print_clerk, coordinator);
+in_chromium!(
+    relay_worker,
+    outreach_nurse,
+    print_clerk,
+    coordinator,
+    admin
+);

@@ -139,7 +139,10 @@ impl Chrome {
     /// Types into the field labelled `label` (the `<label>` text, as a person finds it).
     pub(crate) async fn fill(&self, label: &str, text: &str) {
         let field = self.labelled(label).await;
-        field.clear().await.unwrap();
+        field
+            .clear()
+            .await
+            .unwrap_or_else(|e| panic!("cannot type into {label:?}: {e}"));
         field.send_keys(text).await.unwrap();
     }
 
@@ -185,7 +188,7 @@ impl Chrome {
     /// Clicks a button inside the element (a card, a row) that contains `within`.
     pub(crate) async fn click_in(&self, within: &str, text: &str) {
         let xpath = format!(
-            "(//*[(self::article or self::li or self::tr) and contains(normalize-space(), {w})]//button[normalize-space()={t}])[1]",
+            "(//*[(self::article or self::li or self::tr or self::details) and contains(normalize-space(), {w})]//button[normalize-space()={t}])[1]",
             w = xpath_literal(within),
             t = xpath_literal(text)
         );
@@ -204,16 +207,18 @@ impl Chrome {
         }
     }
 
-    /// Opens a `<details>` section by clicking its summary.
+    /// Opens a `<details>` section by clicking its summary (unless it is open already).
     pub(crate) async fn open(&self, summary: &str) {
         let xpath = format!("//summary[normalize-space()={}]", xpath_literal(summary));
-        self.client
+        let found = self
+            .client
             .find(Locator::XPath(&xpath))
             .await
-            .unwrap_or_else(|e| panic!("no section {summary:?}: {e}"))
-            .click()
-            .await
-            .unwrap();
+            .unwrap_or_else(|e| panic!("no section {summary:?}: {e}"));
+        let details = found.find(Locator::XPath("..")).await.unwrap();
+        if details.attr("open").await.unwrap().is_none() {
+            found.click().await.unwrap();
+        }
     }
 
     /// What a person reads on the page.
@@ -288,7 +293,11 @@ impl Chrome {
             self.check(&format!("{name} ({label})")).await;
             let height = self
                 .client
-                .execute("return document.documentElement.scrollHeight;", vec![])
+                // The window's size includes the browser's own frame.
+                .execute(
+                    "return document.documentElement.scrollHeight + window.outerHeight - window.innerHeight;",
+                    vec![],
+                )
                 .await
                 .unwrap()
                 .as_u64()
