@@ -113,6 +113,8 @@ async fn outreach_nurse(app: App) {
     b.fill("Hvor lette du?", "Jernbanetorget").await;
     b.fill("Hva skjedde?", "ikke der, spurte i kiosken").await;
     b.click("Registrer forsøk").await;
+    b.sees("Forsøk så langt:").await;
+    b.sees("Jernbanetorget: ikke der, spurte i kiosken").await;
     b.sees("Hvor: oppsøkende team: FACT Øst").await;
     b.look("tavle-mine").await;
     // He has moved into a hostel: the nurse writes the new address she confirmed with him.

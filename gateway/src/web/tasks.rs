@@ -17,7 +17,7 @@ use kontaktvei_store::audit::{self, Actor, Outcome};
 use kontaktvei_store::contact_points::{ContactKind, NewContactPoint, Provenance};
 use kontaktvei_store::staff::Role;
 use kontaktvei_store::tasks::{
-    self, NewAttempt, Task, TaskFilter, TaskKind, TaskOutcome, TaskStatus,
+    self, EventKind, NewAttempt, Task, TaskFilter, TaskKind, TaskOutcome, TaskStatus,
 };
 use kontaktvei_store::{Id, Tx};
 use minijinja::{Value, context};
@@ -151,7 +151,8 @@ pub async fn show(
         let held_by_me = task.assignee_id == Some(session.staff_id);
         let unclaimed = task.assignee_id.is_none();
         let kind = task.kind;
-        let v: TaskView = view(&mut tx, task, false)
+        // An outreach card shows where the team already looked.
+        let v: TaskView = view(&mut tx, task, kind == TaskKind::Outreach)
             .await
             .map_err(|e| WebError::Refused(e.to_string()))?;
         // One click each for a day centre and a coordinator; outreach closes after claiming.
@@ -196,6 +197,11 @@ pub async fn show(
             held_by_me,
             outreach => kind == TaskKind::Outreach,
             can_move,
+            attempts => v.history.iter().filter(|e| e.kind == EventKind::Attempt).map(|e| context! {
+                when => kontaktvei_templates::when_nb(e.attempted_at.unwrap_or(e.at)),
+                place => e.place.clone(),
+                result => e.result.clone(),
+            }).collect::<Vec<_>>(),
         });
     }
     tx.commit().await?;
