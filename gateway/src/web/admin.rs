@@ -22,7 +22,6 @@ use chrono::NaiveTime;
 use kontaktvei_channels::ChannelKind;
 use kontaktvei_scheduler::Policy;
 use kontaktvei_store::accounts;
-use kontaktvei_store::audit::{self, Actor, Outcome};
 use kontaktvei_store::organisations::{
     self, Interval, OpeningHours, Organisation, OrganisationKind, OrganisationUpdate,
 };
@@ -103,10 +102,6 @@ fn require_admin(session: &StaffSession) -> Result<(), WebError> {
     }
 }
 
-fn actor_label(session: &StaffSession) -> String {
-    format!("staff:{}", session.staff_id)
-}
-
 /// Writes an allowed audit row for a change, in the change's transaction.
 async fn record(
     ctx: &AppContext,
@@ -115,22 +110,7 @@ async fn record(
     action: &str,
     subject: Option<Id>,
 ) -> Result<(), WebError> {
-    let actor = Actor {
-        organisation_id: Some(session.organisation_id),
-        label: actor_label(session),
-        request_id: None,
-    };
-    audit::record(
-        tx,
-        &actor,
-        action,
-        None,
-        subject,
-        Outcome::Allowed,
-        ctx.clock.now(),
-    )
-    .await?;
-    Ok(())
+    session.audit(ctx, tx, action, None, subject).await
 }
 
 /// Problems with a form, by field id, each in bokmål; the first one for a field wins.
@@ -1760,7 +1740,7 @@ async fn new_version(
         &key.to_string(),
         lang.as_str(),
         source,
-        &actor_label(session),
+        &session.label(),
         ctx.clock.now(),
     )
     .await?;

@@ -26,7 +26,7 @@ use kontaktvei_store::acks::{self, AckMethod};
 use kontaktvei_store::appointments::{
     self, Appointment, AppointmentKind, AppointmentStatus, NewAppointment, Reschedule,
 };
-use kontaktvei_store::audit::{self, Actor, Outcome};
+use kontaktvei_store::audit::{self, Outcome};
 use kontaktvei_store::contact_points::{
     self, ContactKind, ContactPoint, ContactStatus, NewContactPoint, Provenance,
 };
@@ -102,18 +102,6 @@ async fn rights(tx: &mut Tx, session: &StaffSession) -> Result<Rights, WebError>
     })
 }
 
-fn actor(session: &StaffSession) -> Actor {
-    Actor {
-        organisation_id: Some(session.organisation_id),
-        label: label(session),
-        request_id: None,
-    }
-}
-
-fn label(session: &StaffSession) -> String {
-    format!("staff:{}", session.staff_id)
-}
-
 /// Writes an allowed audit row in the page's transaction.
 async fn record(
     ctx: &AppContext,
@@ -123,17 +111,9 @@ async fn record(
     patient_id: Id,
     subject: Option<Id>,
 ) -> Result<(), WebError> {
-    audit::record(
-        tx,
-        &actor(session),
-        action,
-        Some(patient_id),
-        subject,
-        Outcome::Allowed,
-        ctx.clock.now(),
-    )
-    .await?;
-    Ok(())
+    session
+        .audit(ctx, tx, action, Some(patient_id), subject)
+        .await
 }
 
 /// Records a refused access in a transaction of its own, as the API does.
@@ -142,7 +122,7 @@ async fn denied(ctx: &AppContext, session: &StaffSession, action: &str, patient_
         let mut tx = ctx.store.begin().await?;
         audit::record(
             &mut tx,
-            &actor(session),
+            &session.actor(),
             action,
             patient_id,
             None,
@@ -1962,7 +1942,7 @@ pub async fn add_contact_point(
     };
     let mut tx = ctx.store.begin().await?;
     let now = ctx.clock.now();
-    match contact_points::add(&mut tx, patient.id, new, &label(&session), now).await {
+    match contact_points::add(&mut tx, patient.id, new, &session.label(), now).await {
         Ok(cp) => {
             if let Some(org) = cp.organisation_id
                 && patients::share(&mut tx, patient.id, org, now).await?
@@ -2171,7 +2151,7 @@ pub async fn book(
         &mut tx,
         session.organisation_id,
         new,
-        &label(&session),
+        &session.label(),
         ctx.clock.now(),
     )
     .await
@@ -2281,43 +2261,21 @@ pub async fn reschedule(
         reason: draft.opt("reason"),
     };
     let mut tx = ctx.store.begin().await?;
-    match appointments::reschedule(
+    let changed = appointments::reschedule(
         &mut tx,
         appointment.clone(),
         change,
-        &label(&session),
+        &session.label(),
         ctx.clock.now(),
     )
-    .await
-    {
-        Ok((moved, notice)) => {
-            ctx.engine
-                .plan(&mut tx, &notice)
-                .await
-                .map_err(engine_error)?;
-            record(
-                &ctx,
-                &mut tx,
-                &session,
-                "appointment.reschedule",
-                moved.patient_id,
-                Some(moved.id),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(Redirect::to(&format!("/staff/pasienter/{}#timer", patient.id)).into_response())
-        }
-        Err(StoreError::Invalid(errors)) => {
-            drop(tx);
-            for e in &errors {
-                appointment_error(&mut draft, e);
-            }
-            let page = patient_page(&ctx, &session, &patient, rights, Some(&draft)).await?;
-            Ok(page.into_response())
-        }
-        Err(StoreError::Conflict(why)) => Err(appointment_conflict(&appointment, &why)),
-        Err(e) => Err(e.into()),
-    }
+    .await;
+    let change = Change {
+        action: "appointment.reschedule",
+        appointment: &appointment,
+        patient: &patient,
+        rights,
+    };
+    after_change(&ctx, tx, &session, change, changed, draft).await
 }
 
 pub async fn cancel(
@@ -2330,43 +2288,74 @@ pub async fn cancel(
     else {
         return Ok(not_found());
     };
-    let mut draft = Draft::new(format!("avlys-{}", appointment.id), &form);
+    let draft = Draft::new(format!("avlys-{}", appointment.id), &form);
     let mut tx = ctx.store.begin().await?;
-    match appointments::cancel(
+    let changed = appointments::cancel(
         &mut tx,
         appointment.clone(),
         draft.opt("reason"),
-        &label(&session),
+        &session.label(),
         ctx.clock.now(),
     )
-    .await
-    {
-        Ok((cancelled, notice)) => {
+    .await;
+    let change = Change {
+        action: "appointment.cancel",
+        appointment: &appointment,
+        patient: &patient,
+        rights,
+    };
+    after_change(&ctx, tx, &session, change, changed, draft).await
+}
+
+/// A reschedule or cancellation the store was asked to make.
+struct Change<'a> {
+    action: &'static str,
+    appointment: &'a Appointment,
+    patient: &'a Patient,
+    rights: Rights,
+}
+
+/// After a reschedule or cancellation: the new notice is planned, the change audited and the
+/// person sent back to the patient; or the page comes back with what was wrong, nothing stored.
+async fn after_change(
+    ctx: &AppContext,
+    mut tx: Tx,
+    session: &StaffSession,
+    change: Change<'_>,
+    changed: Result<(Appointment, kontaktvei_store::notices::Notice), StoreError>,
+    mut draft: Draft,
+) -> Result<Response, WebError> {
+    match changed {
+        Ok((appointment, notice)) => {
             ctx.engine
                 .plan(&mut tx, &notice)
                 .await
                 .map_err(engine_error)?;
             record(
-                &ctx,
+                ctx,
                 &mut tx,
-                &session,
-                "appointment.cancel",
-                cancelled.patient_id,
-                Some(cancelled.id),
+                session,
+                change.action,
+                appointment.patient_id,
+                Some(appointment.id),
             )
             .await?;
             tx.commit().await?;
-            Ok(Redirect::to(&format!("/staff/pasienter/{}#timer", patient.id)).into_response())
+            Ok(
+                Redirect::to(&format!("/staff/pasienter/{}#timer", change.patient.id))
+                    .into_response(),
+            )
         }
         Err(StoreError::Invalid(errors)) => {
             drop(tx);
             for e in &errors {
                 appointment_error(&mut draft, e);
             }
-            let page = patient_page(&ctx, &session, &patient, rights, Some(&draft)).await?;
+            let page =
+                patient_page(ctx, session, change.patient, change.rights, Some(&draft)).await?;
             Ok(page.into_response())
         }
-        Err(StoreError::Conflict(why)) => Err(appointment_conflict(&appointment, &why)),
+        Err(StoreError::Conflict(why)) => Err(appointment_conflict(change.appointment, &why)),
         Err(e) => Err(e.into()),
     }
 }
@@ -2391,7 +2380,7 @@ pub async fn attendance(
         &mut tx,
         appointment.clone(),
         status,
-        &label(&session),
+        &session.label(),
         ctx.clock.now(),
     )
     .await

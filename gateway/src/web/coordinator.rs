@@ -12,8 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Redirect;
 use axum::routing::{get, post};
-use kontaktvei_scheduler::human::{Offer, Person};
-use kontaktvei_store::audit::{self, Actor, Outcome};
+use kontaktvei_scheduler::human::Offer;
 use kontaktvei_store::handovers::{self, Handover, HandoverStatus, SubjectKind};
 use kontaktvei_store::notifications::{self, Notification, NotificationKind};
 use kontaktvei_store::staff::Role;
@@ -111,41 +110,6 @@ fn only_coordinators(session: &StaffSession) -> Result<(), WebError> {
     }
 }
 
-fn person(session: &StaffSession) -> Person {
-    Person {
-        staff_id: session.staff_id,
-        organisation_id: session.organisation_id,
-        role: session.role,
-        label: format!("staff:{}", session.staff_id),
-    }
-}
-
-async fn record(
-    ctx: &AppContext,
-    tx: &mut Tx,
-    session: &StaffSession,
-    action: &str,
-    patient_id: Id,
-    target_id: Option<Id>,
-) -> Result<(), WebError> {
-    let actor = Actor {
-        organisation_id: Some(session.organisation_id),
-        label: format!("staff:{}", session.staff_id),
-        request_id: None,
-    };
-    audit::record(
-        tx,
-        &actor,
-        action,
-        Some(patient_id),
-        target_id,
-        Outcome::Allowed,
-        ctx.clock.now(),
-    )
-    .await?;
-    Ok(())
-}
-
 /// Names of patients and people, looked up once per page; each patient read is audited once.
 struct Names<'a> {
     ctx: &'a AppContext,
@@ -161,7 +125,9 @@ impl Names<'_> {
             return Ok(name.clone());
         }
         let p = patients::get(tx, id).await?;
-        record(self.ctx, tx, self.session, "patient.read", id, None).await?;
+        self.session
+            .audit(self.ctx, tx, "patient.read", Some(id), None)
+            .await?;
         let name = format!("{}, født {}", p.name, p.birth_year);
         self.patients.insert(id, name.clone());
         Ok(name)
@@ -249,15 +215,15 @@ async fn page(
 
     let mut incoming = Vec::new();
     for h in handovers::incoming(&mut tx, Some(session.staff_id), session.organisation_id).await? {
-        record(
-            ctx,
-            &mut tx,
-            session,
-            "handover.read",
-            h.patient_id,
-            Some(h.id),
-        )
-        .await?;
+        session
+            .audit(
+                ctx,
+                &mut tx,
+                "handover.read",
+                Some(h.patient_id),
+                Some(h.id),
+            )
+            .await?;
         let from = names.staff(&mut tx, h.from_staff_id).await?;
         let from_org = names.organisation(&mut tx, h.from_organisation_id).await?;
         incoming.push(context! {
@@ -274,15 +240,15 @@ async fn page(
 
     let mut outgoing = Vec::new();
     for h in handovers::outgoing(&mut tx, session.staff_id).await? {
-        record(
-            ctx,
-            &mut tx,
-            session,
-            "handover.read",
-            h.patient_id,
-            Some(h.id),
-        )
-        .await?;
+        session
+            .audit(
+                ctx,
+                &mut tx,
+                "handover.read",
+                Some(h.patient_id),
+                Some(h.id),
+            )
+            .await?;
         outgoing.push(context! {
             id => h.id.to_string(),
             patient => names.patient(&mut tx, h.patient_id).await?,
@@ -443,7 +409,7 @@ async fn try_offer(
         .engine
         .offer_handover(
             &mut tx,
-            &person(session),
+            &session.person(),
             Offer {
                 subject_kind: SubjectKind::Patient,
                 subject_id: patient_id,
@@ -457,15 +423,15 @@ async fn try_offer(
         Ok(h) => h,
         Err(e) => return Ok(Err(refusal(e)?)),
     };
-    record(
-        ctx,
-        &mut tx,
-        session,
-        "handover.offer",
-        h.patient_id,
-        Some(h.id),
-    )
-    .await?;
+    session
+        .audit(
+            ctx,
+            &mut tx,
+            "handover.offer",
+            Some(h.patient_id),
+            Some(h.id),
+        )
+        .await?;
     tx.commit().await?;
     Ok(Ok(()))
 }
@@ -504,14 +470,16 @@ async fn decide(
     let mut tx = ctx.store.begin().await?;
     let decided = ctx
         .engine
-        .decide_handover(&mut tx, id, &person(&session), decision, note.as_deref())
+        .decide_handover(&mut tx, id, &session.person(), decision, note.as_deref())
         .await;
     let h = match decided {
         Ok(h) => h,
         Err(e) => return Err(WebError::Refused(refusal(e)?)),
     };
     let action = format!("handover.{}", decision.as_str());
-    record(&ctx, &mut tx, &session, &action, h.patient_id, Some(id)).await?;
+    session
+        .audit(&ctx, &mut tx, &action, Some(h.patient_id), Some(id))
+        .await?;
     tx.commit().await?;
     Ok(Redirect::to("/staff/koordinator"))
 }

@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use kontaktvei_scheduler::calendar::oslo_date;
-use kontaktvei_store::audit::{self, Actor, Outcome};
+use kontaktvei_store::audit::{self, Outcome};
 use kontaktvei_store::print::{self, BatchStatus};
 use kontaktvei_store::staff::Role;
 use kontaktvei_store::{Id, Tx, notices};
@@ -24,14 +24,6 @@ fn may_print(session: &StaffSession) -> Result<(), WebError> {
         Err(WebError::Refused(
             "Utskriftssiden er for utskriftsrommet og administratorer.".into(),
         ))
-    }
-}
-
-fn actor(session: &StaffSession) -> Actor {
-    Actor {
-        organisation_id: Some(session.organisation_id),
-        label: format!("staff:{}", session.staff_id),
-        request_id: None,
     }
 }
 
@@ -115,7 +107,7 @@ pub async fn pdf(
         .batch_pdf(&mut tx, id)
         .await
         .map_err(|e| WebError::Refused(e.to_string()))?;
-    print::audit_download(&mut tx, id, &actor(&session), ctx.clock.now()).await?;
+    print::audit_download(&mut tx, id, &session.actor(), ctx.clock.now()).await?;
     tx.commit().await?;
     Ok((
         [
@@ -211,7 +203,7 @@ pub async fn returned(
     let patient = notices::get(&mut tx, found.notice_id).await?.patient_id;
     audit::record(
         &mut tx,
-        &actor(&session),
+        &session.actor(),
         "letter.returned",
         Some(patient),
         Some(found.id),

@@ -16,9 +16,11 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
-use kontaktvei_store::Id;
+use kontaktvei_scheduler::human::Person;
 use kontaktvei_store::accounts;
+use kontaktvei_store::audit::{self, Actor, Outcome};
 use kontaktvei_store::staff::Role;
+use kontaktvei_store::{Id, Tx};
 use serde::de::DeserializeOwned;
 use std::fmt;
 
@@ -43,6 +45,51 @@ impl StaffSession {
     /// The token every form of this session carries in its hidden `csrf` field.
     pub fn csrf_token(&self) -> &str {
         &self.csrf
+    }
+
+    /// How the audit log and the task history name this person: `staff:{id}`.
+    pub fn label(&self) -> String {
+        format!("staff:{}", self.staff_id)
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor {
+            organisation_id: Some(self.organisation_id),
+            label: self.label(),
+            request_id: None,
+        }
+    }
+
+    /// This person as the engine's human steps know them (claims, closings, hand-overs).
+    pub fn person(&self) -> Person {
+        Person {
+            staff_id: self.staff_id,
+            organisation_id: self.organisation_id,
+            role: self.role,
+            label: self.label(),
+        }
+    }
+
+    /// Writes an allowed audit row for what this person read or did, in the page's transaction.
+    pub async fn audit(
+        &self,
+        ctx: &AppContext,
+        tx: &mut Tx,
+        action: &str,
+        patient_id: Option<Id>,
+        target_id: Option<Id>,
+    ) -> Result<(), WebError> {
+        audit::record(
+            tx,
+            &self.actor(),
+            action,
+            patient_id,
+            target_id,
+            Outcome::Allowed,
+            ctx.clock.now(),
+        )
+        .await?;
+        Ok(())
     }
 }
 

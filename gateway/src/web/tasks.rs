@@ -12,8 +12,7 @@ use crate::context::AppContext;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Redirect;
-use kontaktvei_scheduler::human::{Closing, Person};
-use kontaktvei_store::audit::{self, Actor, Outcome};
+use kontaktvei_scheduler::human::Closing;
 use kontaktvei_store::contact_points::{ContactKind, NewContactPoint, Provenance};
 use kontaktvei_store::staff::Role;
 use kontaktvei_store::tasks::{
@@ -76,15 +75,7 @@ fn kind_for(role: Role) -> Result<Option<TaskKind>, WebError> {
     }
 }
 
-fn person(session: &StaffSession) -> Person {
-    Person {
-        staff_id: session.staff_id,
-        organisation_id: session.organisation_id,
-        role: session.role,
-        label: format!("staff:{}", session.staff_id),
-    }
-}
-
+/// The audit row for a task read or acted on.
 async fn record(
     ctx: &AppContext,
     tx: &mut Tx,
@@ -92,22 +83,9 @@ async fn record(
     action: &str,
     task: &Task,
 ) -> Result<(), WebError> {
-    let actor = Actor {
-        organisation_id: Some(session.organisation_id),
-        label: format!("staff:{}", session.staff_id),
-        request_id: None,
-    };
-    audit::record(
-        tx,
-        &actor,
-        action,
-        Some(task.patient_id),
-        Some(task.id),
-        Outcome::Allowed,
-        ctx.clock.now(),
-    )
-    .await?;
-    Ok(())
+    session
+        .audit(ctx, tx, action, Some(task.patient_id), Some(task.id))
+        .await
 }
 
 /// The task, if this person may see it (their organisation, their role's kind).
@@ -222,7 +200,7 @@ pub async fn claim(
 ) -> Result<Redirect, WebError> {
     let mut tx = ctx.store.begin().await?;
     let task = visible(&mut tx, &session, id).await?;
-    let me = person(&session);
+    let me = session.person();
     match tasks::claim(&mut tx, task.id, me.staff_id, &me.label, ctx.clock.now()).await {
         Ok(_) => {}
         Err(kontaktvei_store::Error::Conflict(why)) => return Err(WebError::Refused(why)),
@@ -254,7 +232,7 @@ pub async fn attempt(
             "Ta oppgaven før du registrerer et forsøk.".into(),
         ));
     }
-    let me = person(&session);
+    let me = session.person();
     let attempt = NewAttempt {
         place: form.place,
         at: None,
@@ -382,7 +360,7 @@ pub async fn close(
     };
     match ctx
         .engine
-        .close_task(&mut tx, task.id, &person(&session), closing)
+        .close_task(&mut tx, task.id, &session.person(), closing)
         .await
     {
         Ok(_) => {}
