@@ -174,9 +174,13 @@ impl Chrome {
             .find(Locator::XPath(&xpath))
             .await
             .unwrap_or_else(|e| panic!("nothing to click called {text:?}: {e}"));
+        self.submit(el).await;
+    }
+
+    /// Clicks and waits until the old page is gone (every button here submits a form).
+    async fn submit(&self, el: fantoccini::elements::Element) {
         let before = self.client.find(Locator::Css("html")).await.unwrap();
         el.click().await.unwrap();
-        // Wait until the old page is gone (every button here submits a form).
         for _ in 0..100 {
             if before.tag_name().await.is_err() {
                 break;
@@ -197,14 +201,7 @@ impl Chrome {
             .find(Locator::XPath(&xpath))
             .await
             .unwrap_or_else(|e| panic!("no {text:?} button near {within:?}: {e}"));
-        let before = self.client.find(Locator::Css("html")).await.unwrap();
-        el.click().await.unwrap();
-        for _ in 0..100 {
-            if before.tag_name().await.is_err() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.submit(el).await;
     }
 
     /// Opens a `<details>` section by clicking its summary (unless it is open already).

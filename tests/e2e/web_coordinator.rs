@@ -177,22 +177,7 @@ async fn a_coordinator_works_the_page(app: App) {
         "{}",
         page.body
     );
-    let handover = {
-        let marker = "/godta";
-        let end = page
-            .body
-            .find(&format!("{marker}\""))
-            .or_else(|| {
-                page.body
-                    .find(&format!("{}\"", marker.replace('/', "&#x2f;")))
-            })
-            .unwrap();
-        page.body[..end]
-            .rsplit(['/', ';'])
-            .next()
-            .unwrap()
-            .to_owned()
-    };
+    let handover = form_id(&page.body, "godta");
     browser
         .post(
             &format!("/staff/overleveringer/{handover}/godta"),
@@ -234,18 +219,7 @@ async fn a_coordinator_works_the_page(app: App) {
         "{}",
         page.body
     );
-    let withdraw = {
-        let end = page
-            .body
-            .find("/trekk\"")
-            .or_else(|| page.body.find("&#x2f;trekk\""))
-            .unwrap();
-        page.body[..end]
-            .rsplit(['/', ';'])
-            .next()
-            .unwrap()
-            .to_owned()
-    };
+    let withdraw = form_id(&page.body, "trekk");
     browser
         .post(
             &format!("/staff/overleveringer/{withdraw}/trekk"),
@@ -272,6 +246,16 @@ async fn a_coordinator_works_the_page(app: App) {
         "{}",
         refused.body
     );
+}
+
+/// The hand-over id in the first form posting to `/staff/overleveringer/{id}/{action}`
+/// (minijinja writes `/` in attributes as `&#x2f;`).
+fn form_id(html: &str, action: &str) -> String {
+    let end = html
+        .find(&format!("/{action}\""))
+        .or_else(|| html.find(&format!("&#x2f;{action}\"")))
+        .unwrap_or_else(|| panic!("no {action} form: {html}"));
+    html[..end].rsplit(['/', ';']).next().unwrap().to_owned()
 }
 
 crate::scenarios!(a_coordinator_works_the_page);
