@@ -646,10 +646,28 @@ impl<'a> World<'a> {
 
     /// Decides the fate of every SMS the engine sent in this step.
     async fn phones(&mut self) -> Result<(), SimError> {
-        let mut sent: Vec<SmsMessage> =
+        let sent: Vec<SmsMessage> =
             std::mem::take(&mut *self.network.sent.lock().unwrap_or_else(|e| e.into_inner()));
-        let key = |m: &SmsMessage| (self.by_number.get(&m.to).copied(), m.reference.clone());
-        sent.sort_by_key(key);
+        // The order in which a patient's messages meet their phone decides which roll each
+        // gets, so it must not depend on ids (random) or on the order the engine sent them:
+        // the patient, then the notice's creation and kind, then the message's deadline.
+        let mut keyed = Vec::with_capacity(sent.len());
+        if !sent.is_empty() {
+            let mut tx = self.store.begin_read().await?;
+            for m in sent {
+                let notice = notices::get(&mut tx, m.notice_id).await?;
+                let key = (
+                    self.by_number.get(&m.to).copied(),
+                    notice.created_at,
+                    notice.kind.as_str(),
+                    m.valid_until,
+                );
+                keyed.push((key, m));
+            }
+            tx.commit().await?;
+        }
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        let sent = keyed.into_iter().map(|(_, m)| m);
         let now = self.now();
         let sc = self.scenario;
         for m in sent {
@@ -1003,12 +1021,14 @@ impl<'a> World<'a> {
                 .body
                 .as_deref()
                 .and_then(|b| serde_json::from_str(b).ok());
-            work.push((p, notice.created_at, l, message.map(|m| m.code)));
+            let order = (p, notice.created_at, notice.kind.as_str(), step.position);
+            work.push((order, l, message.map(|m| m.code)));
         }
         tx.commit().await?;
-        work.sort_by_key(|(p, created, _, _)| (*p, *created));
+        // Not by id (random): see `phones`.
+        work.sort_by(|a, b| a.0.cmp(&b.0));
         let sc = self.scenario;
-        for (p, _, letter, code) in work {
+        for ((p, ..), letter, code) in work {
             let n = self.patients[p].letters_seen;
             self.patients[p].letters_seen += 1;
             match self.patients[p].address {
@@ -1105,7 +1125,7 @@ impl<'a> World<'a> {
                 .filter_map(|t| self.by_id.get(&t.patient_id).map(|&p| (p, t)))
                 .collect();
             // The most urgent first: soonest due, then the patient (never a random id).
-            work.sort_by_key(|(p, t)| (t.due_at, *p));
+            work.sort_by_key(|(p, t)| (t.due_at, *p, t.created_at));
             for (p, t) in work.into_iter().take(per_team) {
                 let holder = match t.assignee_id {
                     Some(s) => members
