@@ -206,7 +206,12 @@ pub(crate) fn check(
         for word in &rules.revealing_words {
             for at in scan::find_phrase(&visible, word) {
                 let line = scan::line_of(source, at);
-                if exposed.as_ref().is_some_and(|lines| lines.contains(&line)) {
+                // A word on both the shipped list and the policy's is said once.
+                let said = problems.iter().any(|p| {
+                    p.line == Some(line)
+                        && matches!(&p.kind, ProblemKind::Revealing { word: w } if w.to_lowercase() == word.to_lowercase())
+                });
+                if exposed.as_ref().is_some_and(|lines| lines.contains(&line)) && !said {
                     problems.push(revealing(word, Some(line)));
                 }
             }
@@ -458,6 +463,24 @@ mod tests {
                 "{problems:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_word_on_two_lists_is_named_once() {
+        let key = TemplateKey::Notice(Kind::Free, Channel::Sms);
+        let rules = Rules {
+            revealing_words: vec!["avrusning".into(), "Avrusning".into()],
+            ..Rules::default()
+        };
+        let problems = validate(
+            key,
+            &Lang::NB,
+            "Hei!\nTime på avrusning. {{ code }}",
+            &rules,
+        )
+        .unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].line, Some(2));
     }
 
     #[test]
