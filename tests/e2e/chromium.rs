@@ -20,7 +20,7 @@ use std::time::Duration;
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 pub(crate) const DESKTOP: (u32, u32) = (1280, 900);
-pub(crate) const PHONE: (u32, u32) = (360, 780);
+pub(crate) const PHONE: (u32, u32) = (320, 780);
 
 fn axe_js() -> PathBuf {
     std::env::var_os("KONTAKTVEI_AXE_JS")
@@ -248,7 +248,7 @@ impl Chrome {
     }
 
     /// Runs axe-core on the page: no serious or critical WCAG 2.1 A/AA violation, and the page
-    /// is as wide as the window (nothing to scroll sideways at 320–360 px).
+    /// is as wide as the window (nothing to scroll sideways at 320 px).
     pub(crate) async fn check(&self, page: &str) {
         let script = format!(
             "{}\nconst done = arguments[arguments.length - 1];\
