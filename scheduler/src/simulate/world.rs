@@ -1092,12 +1092,9 @@ impl<'a> World<'a> {
             let mut tx = self.store.begin().await?;
             let open = tasks::list(&mut tx, &open_tasks(service, TaskKind::Relay)).await?;
             tx.commit().await?;
-            let mut open: Vec<(usize, tasks::Task)> = open
-                .into_iter()
-                .filter_map(|t| self.by_id.get(&t.patient_id).map(|&p| (p, t)))
-                .collect();
-            open.sort_by_key(|(p, t)| (*p, t.created_at));
-            for (p, t) in open {
+            let mut open = self.notice_order(open).await?;
+            open.sort_by_key(|(p, created, kind, t)| (*p, *created, *kind, t.created_at));
+            for (p, _, _, t) in open {
                 let n = day.to_epoch_days() as u64;
                 if self.visits(p, day) && self.r(p, PASS_ON, n) < self.scenario.relay.staff_pass_on
                 {
@@ -1120,13 +1117,10 @@ impl<'a> World<'a> {
             let mut tx = self.store.begin().await?;
             let found = tasks::list(&mut tx, &open_tasks(team, TaskKind::Outreach)).await?;
             tx.commit().await?;
-            let mut work: Vec<(usize, tasks::Task)> = found
-                .into_iter()
-                .filter_map(|t| self.by_id.get(&t.patient_id).map(|&p| (p, t)))
-                .collect();
+            let mut work = self.notice_order(found).await?;
             // The most urgent first: soonest due, then the patient (never a random id).
-            work.sort_by_key(|(p, t)| (t.due_at, *p, t.created_at));
-            for (p, t) in work.into_iter().take(per_team) {
+            work.sort_by_key(|(p, created, kind, t)| (t.due_at, *p, *created, *kind));
+            for (p, _, _, t) in work.into_iter().take(per_team) {
                 let holder = match t.assignee_id {
                     Some(s) => members
                         .iter()
@@ -1189,13 +1183,10 @@ impl<'a> World<'a> {
         )
         .await?;
         tx.commit().await?;
-        let mut work: Vec<(usize, tasks::Task)> = found
-            .into_iter()
-            .filter_map(|t| self.by_id.get(&t.patient_id).map(|&p| (p, t)))
-            .collect();
-        work.sort_by_key(|(p, t)| (*p, t.created_at));
+        let mut work = self.notice_order(found).await?;
+        work.sort_by_key(|(p, created, kind, t)| (*p, *created, *kind, t.created_at));
         let now = self.now();
-        for (p, t) in work {
+        for (p, _, _, t) in work {
             let holder = match t.assignee_id {
                 Some(s) => self
                     .coordinators
@@ -1224,6 +1215,31 @@ impl<'a> World<'a> {
             self.close(t.id, &holder, outcome).await?;
         }
         Ok(())
+    }
+
+    /// A patient's tasks in an order that does not depend on ids (random) or on the order the
+    /// engine created them in one round: by their notice's creation and kind (see `phones`).
+    async fn notice_order(
+        &self,
+        tasks: Vec<tasks::Task>,
+    ) -> Result<Vec<(usize, DateTime<Utc>, &'static str, tasks::Task)>, SimError> {
+        let mut tx = self.store.begin_read().await?;
+        let mut out = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            let Some(&p) = self.by_id.get(&t.patient_id) else {
+                continue;
+            };
+            let (created, kind) = match t.notice_id {
+                Some(n) => {
+                    let notice = notices::get(&mut tx, n).await?;
+                    (notice.created_at, notice.kind.as_str())
+                }
+                None => (t.created_at, ""),
+            };
+            out.push((p, created, kind, t));
+        }
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// Claims a task; false if it closed meanwhile (another task of its notice was answered).
