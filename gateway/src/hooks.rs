@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use kontaktvei_channels::sms::config::{Callbacks, Hook};
 use kontaktvei_channels::sms::reports;
 use kontaktvei_scheduler::replies::ReportOutcome;
-use kontaktvei_store::audit::{self, Actor, Outcome};
+use kontaktvei_store::audit::{self, Actor};
 use std::collections::HashMap;
 
 fn constant_time_eq(a: &str, b: &str) -> bool {
@@ -47,21 +47,8 @@ async fn authorise(ctx: &AppContext, provider: &str, secret: &str) -> Result<Hoo
                 label: format!("hook:{}", provider.chars().take(40).collect::<String>()),
                 request_id: None,
             };
-            let recorded = async {
-                let mut tx = ctx.store.begin().await?;
-                audit::record(
-                    &mut tx,
-                    &actor,
-                    "sms.hook",
-                    None,
-                    None,
-                    Outcome::Denied,
-                    ctx.clock.now(),
-                )
-                .await?;
-                tx.commit().await
-            }
-            .await;
+            let recorded =
+                audit::record_denied(&ctx.store, &actor, "sms.hook", None, ctx.clock.now()).await;
             if let Err(e) = recorded {
                 tracing::error!(error = %e, "could not audit a refused callback");
             }

@@ -2,7 +2,7 @@
 //! Append-only — the database refuses UPDATE and DELETE on it. It records who, which patient,
 //! what action and when, never the data itself.
 
-use crate::db::{Tx, on_tx};
+use crate::db::{Store, Tx, on_tx};
 use crate::error::Result;
 use crate::id::Id;
 use chrono::{DateTime, Utc};
@@ -88,6 +88,29 @@ pub async fn record(
         .rows_affected()
     });
     Ok(())
+}
+
+/// Writes a refused access in a transaction of its own: the refused request's own is rolled
+/// back, and the refusal must stay on record.
+pub async fn record_denied(
+    store: &Store,
+    actor: &Actor,
+    action: &str,
+    patient_id: Option<Id>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let mut tx = store.begin().await?;
+    record(
+        &mut tx,
+        actor,
+        action,
+        patient_id,
+        None,
+        Outcome::Denied,
+        now,
+    )
+    .await?;
+    tx.commit().await
 }
 
 /// The newest events about one patient first.

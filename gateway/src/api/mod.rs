@@ -116,20 +116,13 @@ pub(crate) async fn denied(
     patient_id: Option<Id>,
     error: ApiError,
 ) -> ApiError {
-    let result = async {
-        let mut tx = ctx.store.begin().await?;
-        audit::record(
-            &mut tx,
-            &caller.actor(),
-            action,
-            patient_id,
-            None,
-            Outcome::Denied,
-            ctx.clock.now(),
-        )
-        .await?;
-        tx.commit().await
-    }
+    let result = audit::record_denied(
+        &ctx.store,
+        &caller.actor(),
+        action,
+        patient_id,
+        ctx.clock.now(),
+    )
     .await;
     if let Err(e) = result {
         tracing::error!(error = %e, "could not write the audit row for a refused request");

@@ -26,7 +26,7 @@ use kontaktvei_store::acks::{self, AckMethod};
 use kontaktvei_store::appointments::{
     self, Appointment, AppointmentKind, AppointmentStatus, NewAppointment, Reschedule,
 };
-use kontaktvei_store::audit::{self, Outcome};
+use kontaktvei_store::audit;
 use kontaktvei_store::contact_points::{
     self, ContactKind, ContactPoint, ContactStatus, NewContactPoint, Provenance,
 };
@@ -118,20 +118,13 @@ async fn record(
 
 /// Records a refused access in a transaction of its own, as the API does.
 async fn denied(ctx: &AppContext, session: &StaffSession, action: &str, patient_id: Option<Id>) {
-    let result = async {
-        let mut tx = ctx.store.begin().await?;
-        audit::record(
-            &mut tx,
-            &session.actor(),
-            action,
-            patient_id,
-            None,
-            Outcome::Denied,
-            ctx.clock.now(),
-        )
-        .await?;
-        tx.commit().await
-    }
+    let result = audit::record_denied(
+        &ctx.store,
+        &session.actor(),
+        action,
+        patient_id,
+        ctx.clock.now(),
+    )
     .await;
     if let Err(e) = result {
         tracing::error!(error = %e, "could not write the audit row for a refused staff page");
