@@ -249,6 +249,14 @@ struct World<'a> {
     attempts: HashMap<Id, u32>,
 }
 
+/// Where a notice stands among a patient's others, without its id (random): when it was
+/// made, its kind, and the appointment it is for (two reminders can be made in one instant).
+type NoticeKey = (DateTime<Utc>, &'static str, Option<DateTime<Utc>>);
+
+fn notice_key(n: &notices::Notice) -> NoticeKey {
+    (n.created_at, n.kind.as_str(), n.deadline)
+}
+
 fn code_in(text: &str) -> Option<String> {
     text.split(|c: char| !c.is_ascii_alphanumeric())
         .find(|w| w.len() == 6 && w.bytes().all(|b| CODE_ALPHABET.contains(&b)))
@@ -658,8 +666,7 @@ impl<'a> World<'a> {
                 let notice = notices::get(&mut tx, m.notice_id).await?;
                 let key = (
                     self.by_number.get(&m.to).copied(),
-                    notice.created_at,
-                    notice.kind.as_str(),
+                    notice_key(&notice),
                     m.valid_until,
                 );
                 keyed.push((key, m));
@@ -1021,7 +1028,7 @@ impl<'a> World<'a> {
                 .body
                 .as_deref()
                 .and_then(|b| serde_json::from_str(b).ok());
-            let order = (p, notice.created_at, notice.kind.as_str(), step.position);
+            let order = (p, notice_key(&notice), step.position);
             work.push((order, l, message.map(|m| m.code)));
         }
         tx.commit().await?;
@@ -1093,8 +1100,8 @@ impl<'a> World<'a> {
             let open = tasks::list(&mut tx, &open_tasks(service, TaskKind::Relay)).await?;
             tx.commit().await?;
             let mut open = self.notice_order(open).await?;
-            open.sort_by_key(|(p, created, kind, t)| (*p, *created, *kind, t.created_at));
-            for (p, _, _, t) in open {
+            open.sort_by_key(|(p, key, t)| (*p, *key, t.created_at));
+            for (p, _, t) in open {
                 let n = day.to_epoch_days() as u64;
                 if self.visits(p, day) && self.r(p, PASS_ON, n) < self.scenario.relay.staff_pass_on
                 {
@@ -1119,8 +1126,8 @@ impl<'a> World<'a> {
             tx.commit().await?;
             let mut work = self.notice_order(found).await?;
             // The most urgent first: soonest due, then the patient (never a random id).
-            work.sort_by_key(|(p, created, kind, t)| (t.due_at, *p, *created, *kind));
-            for (p, _, _, t) in work.into_iter().take(per_team) {
+            work.sort_by_key(|(p, key, t)| (t.due_at, *p, *key));
+            for (p, _, t) in work.into_iter().take(per_team) {
                 let holder = match t.assignee_id {
                     Some(s) => members
                         .iter()
@@ -1184,9 +1191,9 @@ impl<'a> World<'a> {
         .await?;
         tx.commit().await?;
         let mut work = self.notice_order(found).await?;
-        work.sort_by_key(|(p, created, kind, t)| (*p, *created, *kind, t.created_at));
+        work.sort_by_key(|(p, key, t)| (*p, *key, t.created_at));
         let now = self.now();
-        for (p, _, _, t) in work {
+        for (p, _, t) in work {
             let holder = match t.assignee_id {
                 Some(s) => self
                     .coordinators
@@ -1222,21 +1229,18 @@ impl<'a> World<'a> {
     async fn notice_order(
         &self,
         tasks: Vec<tasks::Task>,
-    ) -> Result<Vec<(usize, DateTime<Utc>, &'static str, tasks::Task)>, SimError> {
+    ) -> Result<Vec<(usize, NoticeKey, tasks::Task)>, SimError> {
         let mut tx = self.store.begin_read().await?;
         let mut out = Vec::with_capacity(tasks.len());
         for t in tasks {
             let Some(&p) = self.by_id.get(&t.patient_id) else {
                 continue;
             };
-            let (created, kind) = match t.notice_id {
-                Some(n) => {
-                    let notice = notices::get(&mut tx, n).await?;
-                    (notice.created_at, notice.kind.as_str())
-                }
-                None => (t.created_at, ""),
+            let key = match t.notice_id {
+                Some(n) => notice_key(&notices::get(&mut tx, n).await?),
+                None => (t.created_at, "", None),
             };
-            out.push((p, created, kind, t));
+            out.push((p, key, t));
         }
         tx.commit().await?;
         Ok(out)
