@@ -5,45 +5,9 @@
 
 use crate::chromium::{PHONE, chrome};
 use crate::support::*;
-use crate::web::{STAFF_PASSWORD, staff_with_login};
+use crate::web::{STAFF_PASSWORD, booked, first_task, staff_with_login};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// A patient of `clinic` reached through `contact_point`, with an appointment in `days`.
-async fn booked(
-    app: &App,
-    clinic: &str,
-    name: &str,
-    contact_point: Value,
-    days: i64,
-) -> (String, String) {
-    let pid = app.patient(clinic, name).await;
-    let (status, body) = app
-        .post(
-            clinic,
-            &format!("/patients/{pid}/contact-points"),
-            contact_point,
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, booked) = app
-        .post(
-            clinic,
-            "/appointments",
-            json!({"patient_id": pid, "starts_at": in_minutes(days * 24 * 60), "place": "Storgata 36"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{booked}");
-    (pid, booked["notice_ids"][0].as_str().unwrap().to_owned())
-}
-
-async fn first_task(app: &App, key: &str) {
-    eventually("the task", || async {
-        let (_, list) = app.get(key, "/tasks").await;
-        list["items"][0]["id"].as_str().map(str::to_owned)
-    })
-    .await;
-}
 
 async fn notice_status(app: &App, key: &str, notice: &str) -> Value {
     let (_, n) = app.get(key, &format!("/notices/{notice}")).await;

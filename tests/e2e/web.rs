@@ -158,7 +158,8 @@ pub(crate) fn has_link(html: &str, href: &str) -> bool {
         || html.contains(&format!("href=\"{}\"", href.replace('/', "&#x2f;")))
 }
 
-/// Every visible input has a `<label for=…>`; the page is in bokmål.
+/// The page is in bokmål; every visible input, select and textarea has a `<label for=…>`;
+/// every table a caption and header cells with a scope; every POST form the CSRF field.
 #[track_caller]
 pub(crate) fn assert_accessible(html: &str) {
     assert!(html.contains("<html lang=\"nb\">"), "{html}");
@@ -178,6 +179,39 @@ pub(crate) fn assert_accessible(html: &str) {
             "no label for #{id}: {html}"
         );
     }
+    for tag in ["<select", "<textarea"] {
+        for rest in html.split(tag).skip(1) {
+            let open = &rest[..rest.find('>').unwrap()];
+            let id = open
+                .split("id=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or_else(|| panic!("{tag} without an id: {open}"));
+            assert!(
+                html.contains(&format!("<label for=\"{id}\"")),
+                "no label for #{id}"
+            );
+        }
+    }
+    assert_eq!(
+        html.matches("<table").count(),
+        html.matches("<caption>").count(),
+        "a table without a caption: {html}"
+    );
+    assert_eq!(
+        html.matches("<th>").count(),
+        0,
+        "a header cell without a scope"
+    );
+    for form in html.split("<form").skip(1) {
+        if form.starts_with(" method=\"post\"") {
+            let body = &form[..form.find("</form>").unwrap()];
+            assert!(
+                body.contains("<input type=\"hidden\" name=\"csrf\" value=\""),
+                "a form without its CSRF field: {body}"
+            );
+        }
+    }
 }
 
 pub(crate) async fn add_staff(app: &App, key: &str, name: &str, role: &str) -> String {
@@ -186,6 +220,43 @@ pub(crate) async fn add_staff(app: &App, key: &str, name: &str, role: &str) -> S
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     body["id"].as_str().unwrap().to_owned()
+}
+
+/// A patient of `clinic` reached through `contact_point`, with an appointment in `days`.
+pub(crate) async fn booked(
+    app: &App,
+    clinic: &str,
+    name: &str,
+    contact_point: Value,
+    days: i64,
+) -> (String, String) {
+    let pid = app.patient(clinic, name).await;
+    let (status, body) = app
+        .post(
+            clinic,
+            &format!("/patients/{pid}/contact-points"),
+            contact_point,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, booked) = app
+        .post(
+            clinic,
+            "/appointments",
+            json!({"patient_id": pid, "starts_at": in_minutes(days * 24 * 60), "place": "Storgata 36"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{booked}");
+    (pid, booked["notice_ids"][0].as_str().unwrap().to_owned())
+}
+
+/// The id of the first task `key` sees, once the engine has made it.
+pub(crate) async fn first_task(app: &App, key: &str) -> String {
+    eventually("the task", || async {
+        let (_, list) = app.get(key, "/tasks").await;
+        list["items"][0]["id"].as_str().map(str::to_owned)
+    })
+    .await
 }
 
 /// The password [`staff_with_login`] gives.
@@ -566,32 +637,11 @@ async fn a_day_centre_passes_a_message_on_in_the_browser(app: App) {
     let (_, clinic) = app.add_org("Poliklinikk", "clinic").await;
     let (centre_id, centre) = app.add_org("Dagsenteret", "low_threshold_service").await;
     let dagny = staff_with_login(&app, &centre, "Dagny Hansen", "relay", "dagny").await;
-    let pid = app.patient(&clinic, "Per Olsen").await;
-    let (status, body) = app
-        .post(
-            &clinic,
-            &format!("/patients/{pid}/contact-points"),
-            json!({"kind": "relay", "organisation_id": centre_id, "provenance": "verified_in_person", "note": "kommer på tirsdager"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, booked) = app
-        .post(
-            &clinic,
-            "/appointments",
-            json!({"patient_id": pid, "starts_at": in_minutes(6 * 24 * 60), "place": "Storgata 36"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{booked}");
-    let notice_id = booked["notice_ids"][0].as_str().unwrap().to_owned();
-    let task_id = eventually("the relay request", || async {
-        let (_, list) = app.get(&centre, "/tasks").await;
-        list["items"][0]["id"].as_str().map(str::to_owned)
-    })
-    .await;
+    let (pid, notice_id) = booked(&app, &clinic, "Per Olsen", json!({"kind": "relay", "organisation_id": centre_id, "provenance": "verified_in_person", "note": "kommer på tirsdager"}), 6).await;
+    let task_id = first_task(&app, &centre).await;
 
     let mut browser = Browser::new(&app);
-    let answer = browser.log_in("dagny", "et langt og godt passord").await;
+    let answer = browser.log_in("dagny", STAFF_PASSWORD).await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
     let page = browser.get("/staff/oppgaver").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
@@ -655,31 +705,17 @@ async fn an_outreach_nurse_works_the_board(app: App) {
     let (_, clinic) = app.add_org("Poliklinikk", "clinic").await;
     let (team_id, team) = app.add_org("FACT Øst", "outreach_team").await;
     staff_with_login(&app, &team, "Nina Berg", "outreach", "nina").await;
-    let pid = app.patient(&clinic, "Ola Nordmann").await;
-    let (status, body) = app
-        .post(
-            &clinic,
-            &format!("/patients/{pid}/contact-points"),
-            json!({"kind": "outreach", "organisation_id": team_id, "provenance": "verified_in_person"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, booked) = app
-        .post(
-            &clinic,
-            "/appointments",
-            json!({"patient_id": pid, "starts_at": in_minutes(6 * 24 * 60), "place": "Storgata 36"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{booked}");
-    let notice_id = booked["notice_ids"][0].as_str().unwrap().to_owned();
-    let task_id = eventually("the outreach task", || async {
-        let (_, list) = app.get(&team, "/tasks").await;
-        list["items"][0]["id"].as_str().map(str::to_owned)
-    })
+    let (_, notice_id) = booked(
+        &app,
+        &clinic,
+        "Ola Nordmann",
+        json!({"kind": "outreach", "organisation_id": team_id, "provenance": "verified_in_person"}),
+        6,
+    )
     .await;
+    let task_id = first_task(&app, &team).await;
     let mut browser = Browser::new(&app);
-    browser.log_in("nina", "et langt og godt passord").await;
+    browser.log_in("nina", STAFF_PASSWORD).await;
     let board = browser.get("/staff/oppgaver?vis=ledige").await;
     assert_eq!(board.status, StatusCode::OK, "{}", board.body);
     assert_accessible(&board.body);
@@ -766,25 +802,9 @@ async fn an_outreach_nurse_works_the_board(app: App) {
 async fn the_print_room_prints_posts_and_records_a_return(app: App) {
     let (_, clinic) = app.add_org("Poliklinikk", "clinic").await;
     staff_with_login(&app, &clinic, "Per Utskrift", "print", "per").await;
-    let pid = app.patient(&clinic, "Kari Nordmann").await;
-    let (status, body) = app
-        .post(
-            &clinic,
-            &format!("/patients/{pid}/contact-points"),
-            json!({"kind": "postal", "lines": ["Kari Nordmann", "c/o Kirkens Bymisjon", "Storgata 1"], "postal_code": "0155", "place": "Oslo", "provenance": "verified_in_person"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, booked) = app
-        .post(
-            &clinic,
-            "/appointments",
-            json!({"patient_id": pid, "starts_at": in_minutes(30 * 24 * 60), "place": "Storgata 36"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{booked}");
+    let (pid, _) = booked(&app, &clinic, "Kari Nordmann", json!({"kind": "postal", "lines": ["Kari Nordmann", "c/o Kirkens Bymisjon", "Storgata 1"], "postal_code": "0155", "place": "Oslo", "provenance": "verified_in_person"}), 30).await;
     let mut browser = Browser::new(&app);
-    browser.log_in("per", "et langt og godt passord").await;
+    browser.log_in("per", STAFF_PASSWORD).await;
     let page = browser.get("/staff/utskrift").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert_accessible(&page.body);
@@ -861,11 +881,11 @@ async fn the_print_room_prints_posts_and_records_a_return(app: App) {
         &app,
         &centre,
         &dagny,
-        json!({"username": "dagny", "password": "et langt og godt passord"}),
+        json!({"username": "dagny", "password": STAFF_PASSWORD}),
     )
     .await;
     let mut other = Browser::new(&app);
-    other.log_in("dagny", "et langt og godt passord").await;
+    other.log_in("dagny", STAFF_PASSWORD).await;
     let refused = other.get("/staff/utskrift").await;
     assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
 }
@@ -894,7 +914,7 @@ async fn a_coordinator_reads_the_reach_report(app: App) {
     assert_eq!(status, StatusCode::CREATED, "{booked}");
     let unreachable = app.patient(&clinic, "Ola Uten Kontakt").await;
     let mut browser = Browser::new(&app);
-    browser.log_in("kari", "et langt og godt passord").await;
+    browser.log_in("kari", STAFF_PASSWORD).await;
     let start = browser.get("/staff").await;
     assert!(has_link(&start.body, "/staff/rapport"), "{}", start.body);
     let page = browser.get("/staff/rapport").await;
