@@ -282,7 +282,7 @@ async fn simulate(
         scenario,
     };
     let started = std::time::Instant::now();
-    let (report, timings) = simulate::run(&config).await?;
+    let (report, timings) = simulate::run(&config)?;
     let took = started.elapsed().as_secs_f64();
     if json {
         println!(

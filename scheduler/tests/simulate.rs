@@ -4,19 +4,19 @@
 
 use kontaktvei_scheduler::simulate::{self, Scenario, SimConfig, scenario};
 
-async fn run(text: &str, patients: usize, days: u32, seed: u64) -> simulate::SimReport {
+fn run(text: &str, patients: usize, days: u32, seed: u64) -> simulate::SimReport {
     let config = SimConfig {
         patients,
         days,
         seed,
         scenario: Scenario::parse(text).unwrap(),
     };
-    simulate::run(&config).await.unwrap().0
+    simulate::run(&config).unwrap().0
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kontaktvei_reaches_more_and_never_ends_in_silence() {
-    let report = run(scenario::TSB_ROP, 150, 21, 7).await;
+#[test]
+fn kontaktvei_reaches_more_and_never_ends_in_silence() {
+    let report = run(scenario::TSB_ROP, 150, 21, 7);
     let k = &report.strategies["kontaktvei"].reach;
     let sms = &report.strategies["sms_only"].reach;
     let letter = &report.strategies["sms_then_letter"].reach;
@@ -46,14 +46,14 @@ async fn kontaktvei_reaches_more_and_never_ends_in_silence() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_seed_gives_the_same_figures() {
-    let first = run(scenario::TSB_ROP, 60, 14, 42).await;
-    let second = run(scenario::TSB_ROP, 60, 14, 42).await;
+#[test]
+fn the_same_seed_gives_the_same_figures() {
+    let first = run(scenario::TSB_ROP, 60, 14, 42);
+    let second = run(scenario::TSB_ROP, 60, 14, 42);
     let a = serde_json::to_string(&first.strategies).unwrap();
     let b = serde_json::to_string(&second.strategies).unwrap();
     assert_eq!(a, b, "byte-identical");
-    let other = run(scenario::TSB_ROP, 60, 14, 43).await;
+    let other = run(scenario::TSB_ROP, 60, 14, 43);
     assert_ne!(
         a,
         serde_json::to_string(&other.strategies).unwrap(),
@@ -61,9 +61,9 @@ async fn the_same_seed_gives_the_same_figures() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_general_outpatient_clinic_is_reached_by_sms_alone() {
-    let report = run(scenario::GENERAL_OUTPATIENT, 100, 21, 3).await;
+#[test]
+fn a_general_outpatient_clinic_is_reached_by_sms_alone() {
+    let report = run(scenario::GENERAL_OUTPATIENT, 100, 21, 3);
     let k = &report.strategies["kontaktvei"].reach;
     let sms = &report.strategies["sms_only"].reach;
     assert_eq!(k.silent_ends, 0, "{k:?}");

@@ -93,6 +93,10 @@ impl Store {
                 Pool::Sqlite(
                     SqlitePoolOptions::new()
                         .max_connections(options.max_connections.max(1))
+                        // A ping before each use is for connections that can break in the
+                        // network; a SQLite connection cannot, and the ping is a round trip
+                        // to the connection's worker thread on every transaction.
+                        .test_before_acquire(false)
                         .acquire_timeout(Duration::from_secs(10))
                         .connect_with(connect)
                         .await?,
@@ -118,22 +122,23 @@ impl Store {
         Ok(Store { pool })
     }
 
-    /// A throwaway SQLite database for a simulation: the same schema, but nothing is synced
-    /// to disk (a crash loses it, which for scratch data does not matter) and a large cache.
-    pub async fn scratch(path: &std::path::Path) -> Result<Store> {
-        let connect = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Off)
+    /// A throwaway in-memory SQLite database for a simulation: the same schema and queries, but
+    /// nothing touches the disk. It has exactly one connection, kept open for as long as the
+    /// store lives (the data lives in that connection), so no transaction ever waits for
+    /// another or finds its page cache made stale by another connection's writes.
+    pub async fn scratch() -> Result<Store> {
+        let connect = SqliteConnectOptions::from_str("sqlite::memory:")?
             .foreign_keys(true)
-            .pragma("cache_size", "-65536")
-            .pragma("temp_store", "memory")
-            .busy_timeout(Duration::from_secs(30));
+            .pragma("cache_size", "-262144")
+            .pragma("temp_store", "memory");
         let store = Store {
             pool: Pool::Sqlite(
                 SqlitePoolOptions::new()
-                    .max_connections(2)
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .test_before_acquire(false)
                     .acquire_timeout(Duration::from_secs(30))
                     .connect_with(connect)
                     .await?,

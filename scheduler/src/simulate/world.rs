@@ -282,22 +282,10 @@ fn policy_for(strategy: Strategy) -> Policy {
 }
 
 pub async fn run(config: &SimConfig, strategy: Strategy) -> Result<StrategyResult, SimError> {
-    let dir = std::env::temp_dir().join(format!(
-        "kontaktvei-sim-{}-{}-{}",
-        std::process::id(),
-        strategy.name(),
-        config.seed
-    ));
-    std::fs::create_dir_all(&dir)?;
-    let result = async {
-        let store = Store::scratch(&dir.join("sim.db")).await?;
-        let mut world = World::new(config, strategy, store.clone()).await?;
-        let result = world.run().await;
-        store.close().await;
-        result
-    }
-    .await;
-    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::scratch().await?;
+    let mut world = World::new(config, strategy, store.clone()).await?;
+    let result = world.run().await;
+    store.close().await;
     result
 }
 
