@@ -30,6 +30,9 @@ const OVERDUE: TimeDelta = TimeDelta::minutes(15);
 struct Job {
     name: &'static str,
     schedule: Schedule,
+    /// The latest occurrence this instance has already claimed or seen claimed by another
+    /// (ms since the epoch): asking the database again about it cannot change the answer.
+    settled_ms: AtomicI64,
 }
 
 #[derive(Debug)]
@@ -47,6 +50,7 @@ impl Cron {
         let job = |name, expr: &str| Job {
             name,
             schedule: Schedule::from_str(expr).unwrap_or_else(|e| panic!("cron {name}: {e}")),
+            settled_ms: AtomicI64::new(i64::MIN),
         };
         Cron {
             engine,
@@ -93,11 +97,16 @@ impl Cron {
                 continue;
             };
             let occurrence = occurrence.with_timezone(&Utc);
+            if job.settled_ms.load(Ordering::Relaxed) >= occurrence.timestamp_millis() {
+                continue;
+            }
             let mut tx = self.engine.store().begin().await?;
             let won =
                 kontaktvei_store::cron::claim(&mut tx, job.name, occurrence, &self.instance, now)
                     .await?;
             tx.commit().await?;
+            job.settled_ms
+                .store(occurrence.timestamp_millis(), Ordering::Relaxed);
             if !won {
                 continue;
             }

@@ -122,6 +122,10 @@ impl Engine {
                 .or_default()
                 .push((step, content));
         }
+        if by_org.is_empty() {
+            tx.commit().await?; // the failures reported above
+            return Ok(Vec::new());
+        }
         let renderer = LetterRenderer::new().map_err(render_error)?;
         let mut made = Vec::new();
         let mut chunks = Vec::new();

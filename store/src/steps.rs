@@ -310,51 +310,50 @@ pub async fn lease_due(
     limit: i64,
 ) -> Result<Vec<Step>> {
     let now_ms = now.timestamp_millis();
-    let mut leased = Vec::new();
-    for channel in channels {
-        let rows: Vec<Step> = match &mut tx.inner {
-            TxInner::Postgres(t) => {
-                sqlx::query_as(
-                    concat!("UPDATE steps SET lease_owner = $1, lease_until = $2, status = 'sending', updated_at = $3
-                     WHERE id IN (
-                         SELECT id FROM steps
-                         WHERE channel = $4 AND status IN ('queued', 'sending') AND due_at <= $3 AND lease_until < $5
-                         ORDER BY due_at, id LIMIT $6
-                         FOR UPDATE SKIP LOCKED)
-                       AND lease_until < $5
-                     RETURNING ", step_columns!()),
-                )
-                .bind(owner)
-                .bind(lease_until_ms)
-                .bind(now)
-                .bind(*channel)
-                .bind(now_ms)
-                .bind(limit)
-                .fetch_all(&mut **t)
-                .await?
-            }
-            TxInner::Sqlite(t) => {
-                sqlx::query_as(
-                    concat!("UPDATE steps SET lease_owner = $1, lease_until = $2, status = 'sending', updated_at = $3
-                     WHERE id IN (
-                         SELECT id FROM steps
-                         WHERE channel = $4 AND status IN ('queued', 'sending') AND due_at <= $3 AND lease_until < $5
-                         ORDER BY due_at, id LIMIT $6)
-                       AND lease_until < $5
-                     RETURNING ", step_columns!()),
-                )
-                .bind(owner)
-                .bind(lease_until_ms)
-                .bind(now)
-                .bind(*channel)
-                .bind(now_ms)
-                .bind(limit)
-                .fetch_all(&mut **t)
-                .await?
-            }
-        };
-        leased.extend(rows);
-    }
+    // All channels in one statement: the engine asks every round, so a statement per channel
+    // would multiply the cost of an idle round by the number of channels.
+    let names: Vec<String> = channels.iter().map(|c| c.as_str().to_owned()).collect();
+    let leased: Vec<Step> = match &mut tx.inner {
+        TxInner::Postgres(t) => {
+            sqlx::query_as(
+                concat!("UPDATE steps SET lease_owner = $1, lease_until = $2, status = 'sending', updated_at = $3
+                 WHERE id IN (
+                     SELECT id FROM steps
+                     WHERE channel = ANY($4) AND status IN ('queued', 'sending') AND due_at <= $3 AND lease_until < $5
+                     ORDER BY due_at, id LIMIT $6
+                     FOR UPDATE SKIP LOCKED)
+                   AND lease_until < $5
+                 RETURNING ", step_columns!()),
+            )
+            .bind(owner)
+            .bind(lease_until_ms)
+            .bind(now)
+            .bind(&names)
+            .bind(now_ms)
+            .bind(limit)
+            .fetch_all(&mut **t)
+            .await?
+        }
+        TxInner::Sqlite(t) => {
+            sqlx::query_as(
+                concat!("UPDATE steps SET lease_owner = $1, lease_until = $2, status = 'sending', updated_at = $3
+                 WHERE id IN (
+                     SELECT id FROM steps
+                     WHERE channel IN (SELECT value FROM json_each($4)) AND status IN ('queued', 'sending') AND due_at <= $3 AND lease_until < $5
+                     ORDER BY due_at, id LIMIT $6)
+                   AND lease_until < $5
+                 RETURNING ", step_columns!()),
+            )
+            .bind(owner)
+            .bind(lease_until_ms)
+            .bind(now)
+            .bind(serde_json::Value::from(names).to_string())
+            .bind(now_ms)
+            .bind(limit)
+            .fetch_all(&mut **t)
+            .await?
+        }
+    };
     Ok(leased)
 }
 
