@@ -529,6 +529,40 @@ impl WeeklyHours {
         }
         None
     }
+
+    /// The last instant in `(after, until]` at which the service closes (the end of one of its
+    /// opening intervals), or `None` if it does not close in that span. A relay request that
+    /// nobody answered by the close of the last opening in its window will not be answered
+    /// while the service is closed: waiting on through the closed hours only delays the next
+    /// step.
+    pub fn last_closing(
+        &self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+        tz: Tz,
+    ) -> Option<DateTime<Utc>> {
+        if self.is_never_open() || until <= after {
+            return None;
+        }
+        let first_date = after.with_timezone(&tz).date_naive();
+        let mut date = until.with_timezone(&tz).date_naive();
+        while date >= first_date {
+            if !is_public_holiday(date) {
+                for &(_, closes) in self.day(date.weekday()).iter().rev() {
+                    let closing = local_instants(tz, date.and_time(closes))
+                        .into_iter()
+                        .flatten()
+                        .filter(|t| *t > after && *t <= until)
+                        .max();
+                    if closing.is_some() {
+                        return closing;
+                    }
+                }
+            }
+            date = date.pred_opt()?;
+        }
+        None
+    }
 }
 
 #[cfg(test)]
@@ -1114,6 +1148,52 @@ mod tests {
         assert_eq!(
             next.map(in_oslo).as_deref(),
             Some("2026-03-29T03:00:00+02:00")
+        );
+    }
+
+    /// A day centre open Tuesday and Thursday 10–14: a relay request made Thursday at ten
+    /// with 72 hours to run ends when the centre closes that Thursday, not on Sunday morning.
+    #[test]
+    fn a_relay_window_ends_at_the_last_closing_inside_it() {
+        let tue_thu = WeeklyHours::new([
+            vec![],
+            vec![(time(10, 0), time(14, 0))],
+            vec![],
+            vec![(time(10, 0), time(14, 0))],
+            vec![],
+            vec![],
+            vec![],
+        ]);
+        let thursday = at("2026-03-12T10:00:00+01:00");
+        let end = tue_thu.last_closing(thursday, thursday + TimeDelta::hours(72), OSLO);
+        assert_eq!(
+            end.map(in_oslo).as_deref(),
+            Some("2026-03-12T14:00:00+01:00")
+        );
+        // From Tuesday at ten, 72 hours reach Friday: Thursday's close is the last one.
+        let tuesday = at("2026-03-10T10:00:00+01:00");
+        let end = tue_thu.last_closing(tuesday, tuesday + TimeDelta::hours(72), OSLO);
+        assert_eq!(
+            end.map(in_oslo).as_deref(),
+            Some("2026-03-12T14:00:00+01:00")
+        );
+        // No closing inside the span (Friday to Monday), or no hours at all: none.
+        let friday = at("2026-03-13T10:00:00+01:00");
+        assert_eq!(
+            tue_thu.last_closing(friday, friday + TimeDelta::hours(72), OSLO),
+            None
+        );
+        let never = WeeklyHours::default();
+        assert_eq!(
+            never.last_closing(friday, friday + TimeDelta::days(9), OSLO),
+            None
+        );
+        // A public holiday is not a closing: Maundy Thursday 2026 is 2 April.
+        let easter_tuesday = at("2026-03-31T10:00:00+02:00");
+        let end = tue_thu.last_closing(easter_tuesday, easter_tuesday + TimeDelta::hours(72), OSLO);
+        assert_eq!(
+            end.map(in_oslo).as_deref(),
+            Some("2026-03-31T14:00:00+02:00")
         );
     }
 }

@@ -399,7 +399,12 @@ impl Engine {
 
     /// Queues the next planned step of an open notice, re-timed from now; skips steps that can
     /// no longer reach the patient; adds the coordinator when nothing is left.
-    async fn escalate(&self, tx: &mut Tx, notice_id: Id, now: DateTime<Utc>) -> Result<()> {
+    pub(crate) async fn escalate(
+        &self,
+        tx: &mut Tx,
+        notice_id: Id,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let notice = notices::get(tx, notice_id).await?;
         if !notice.status.is_open() {
             return Ok(());
@@ -479,8 +484,24 @@ impl Engine {
                 }
             }
         }
-        // The chain ran out without an acknowledgement. Unless the coordinator already has it,
-        // they get it now.
+        // The chain ran out without an acknowledgement: the coordinator decides what next.
+        if policy.person_last {
+            self.give_to_coordinator(tx, notice_id, &all, "chain_exhausted", now)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Adds the coordinator's step to a notice (queued now) unless the coordinator already
+    /// has it. `all` is the notice's steps. Returns whether a step was added.
+    async fn give_to_coordinator(
+        &self,
+        tx: &mut Tx,
+        notice_id: Id,
+        all: &[Step],
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         let coordinator_has_it = all.iter().any(|s| {
             s.channel == ChannelKind::Coordinator
                 && !matches!(
@@ -488,25 +509,26 @@ impl Engine {
                     StepStatus::Skipped | StepStatus::Failed | StepStatus::Cancelled
                 )
         });
-        if !coordinator_has_it && policy.person_last {
-            let step = NewStep {
-                channel: ChannelKind::Coordinator,
-                contact_point_id: None,
-                status: StepStatus::Queued,
-                reason: Some("chain_exhausted".into()),
-                due_at: Some(now),
-                window_ends_at: None,
-                // What to say in person: a relay or outreach step's text if there was one.
-                body: all
-                    .iter()
-                    .rev()
-                    .filter(|s| s.channel.is_human() || s.channel == ChannelKind::Sms)
-                    .find_map(|s| s.body.clone()),
-            };
-            steps::append(tx, notice_id, &step, now).await?;
-            tracing::warn!(notice_id = %notice_id, "contact chain exhausted: the coordinator takes over");
+        if coordinator_has_it {
+            return Ok(false);
         }
-        Ok(())
+        let step = NewStep {
+            channel: ChannelKind::Coordinator,
+            contact_point_id: None,
+            status: StepStatus::Queued,
+            reason: Some(reason.into()),
+            due_at: Some(now),
+            window_ends_at: None,
+            // What to say in person: a relay or outreach step's text if there was one.
+            body: all
+                .iter()
+                .rev()
+                .filter(|s| s.channel.is_human() || s.channel == ChannelKind::Sms)
+                .find_map(|s| s.body.clone()),
+        };
+        steps::append(tx, notice_id, &step, now).await?;
+        tracing::warn!(notice_id = %notice_id, reason, "the coordinator takes the notice over");
+        Ok(true)
     }
 
     /// One round: hand due steps to their channels, then escalate ended windows.
@@ -650,7 +672,7 @@ impl Engine {
                     _ => {
                         let notice = notices::get(&mut tx, step.notice_id).await?;
                         let points: Vec<ContactPoint> = cp.into_iter().collect();
-                        let hours = HashMap::new();
+                        let hours = self.opening_hours(&mut tx, &points).await?;
                         let input = PlanInput {
                             now,
                             deadline: notice.deadline,

@@ -235,7 +235,18 @@ impl Engine {
                 }
             }
             Declined | Admitted | Moved => {
-                // No machine should go on trying: the coordinator decides what happens next.
+                // No machine should go on trying: the coordinator decides what happens next,
+                // and is told so whatever the chain does after this step.
+                let clinic = notices::get(tx, notice_id).await?.organisation_id;
+                notifications::notify_coordinator(
+                    tx,
+                    task.patient_id,
+                    clinic,
+                    NotificationKind::NeedsDecision,
+                    about_task(&task),
+                    now,
+                )
+                .await?;
                 for s in steps::for_notice(tx, notice_id).await? {
                     if s.status == StepStatus::Planned {
                         steps::transition(
@@ -348,6 +359,32 @@ impl Engine {
                     now,
                 )
                 .await?;
+            } else if let (TaskKind::Outreach, Some(notice_id), Some(step_id)) =
+                (t.kind, t.notice_id, t.step_id)
+            {
+                // A team with no lead: nobody would hold it. The step ends as unclaimed and
+                // the chain goes on, to the patient's coordinator if nothing else is left.
+                tasks::cancel(
+                    &mut tx,
+                    t.id,
+                    "nobody claimed it in time and the team has no lead: the chain went on",
+                    now,
+                )
+                .await?;
+                let from = [StepStatus::Sent, StepStatus::Delivered, StepStatus::Queued];
+                if steps::transition(
+                    &mut tx,
+                    step_id,
+                    &from,
+                    StepStatus::Expired,
+                    Some("unclaimed_and_no_team_lead"),
+                    StepChanges::default(),
+                    now,
+                )
+                .await?
+                {
+                    self.escalate(&mut tx, notice_id, now).await?;
+                }
             }
             tracing::warn!(task_id = %t.id, "task not claimed in time: team lead and coordinator told");
             count += 1;

@@ -195,7 +195,12 @@ pub fn timing(
             if !before_deadline(start) {
                 return Err(reason::TOO_LATE);
             }
-            Ok((start, cap(start, start + policy.relay_window())))
+            // The window ends when the service closes for the last time within it.
+            let window = start + policy.relay_window();
+            let end = hours
+                .and_then(|h| h.last_closing(start, window, Oslo))
+                .unwrap_or(window);
+            Ok((start, cap(start, end)))
         }
         ChannelKind::Outreach | ChannelKind::Coordinator => {
             // People can still act after the deadline (a missed appointment needs follow-up too),

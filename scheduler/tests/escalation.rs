@@ -543,6 +543,123 @@ async fn a_relay_is_planned_only_while_the_service_is_open(backend: &str) {
             1,
             "the relay request reached the day centre on Tuesday"
         );
+        // Its window ends when the centre closes on Thursday, not 72 hours after Tuesday's
+        // opening (Friday morning, when nobody is there to answer).
+        let relay = w
+            .steps(&notice)
+            .await
+            .into_iter()
+            .find(|s| s.channel == Relay)
+            .unwrap();
+        assert_eq!(relay.window_ends_at, Some(oslo(2026, 3, 19, 14, 0)));
+        w.advance(TimeDelta::days(2)).await; // Thursday 16:00
+        let summary = w.summary(&notice).await;
+        assert!(
+            summary.contains(&(Relay, Expired, Some("no_ack_in_window".into())))
+                && summary.last().unwrap().0 == Outreach,
+            "after Thursday's close the outreach team has it: {summary:?}"
+        );
+    })
+    .await;
+}
+
+/// A task given back to the team is not let go: it gets a new claim window and is chased
+/// again; an outreach outcome that stops the chain tells the coordinator it needs a decision.
+async fn a_task_given_back_is_chased_again_and_a_refusal_needs_a_decision(backend: &str) {
+    on(backend, tuesday_morning(), async |w| {
+        let p = w.patient(&["outreach"]).await;
+        let coordinator = w.staff(w.clinic, Role::Coordinator, false).await;
+        w.set_coordinator(p, coordinator).await;
+        let lead = w.staff(w.team, Role::Outreach, true).await;
+        let nurse = w.staff(w.team, Role::Outreach, false).await;
+        let notice = w.book(p, w.now() + TimeDelta::days(5)).await;
+        w.run().await;
+        w.advance(TimeDelta::hours(25)).await;
+        let task = w.task(&notice, TaskKind::Outreach).await;
+        assert_eq!(task.assignee_id, Some(lead), "unclaimed: the lead holds it");
+        // The lead gives it back to the team; nobody claims it; it comes back to the lead.
+        let mut tx = w.store.begin().await.unwrap();
+        let back = tasks::unclaim(&mut tx, task.id, lead, "staff:lead", "on leave", w.now())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(back.status, TaskStatus::Open);
+        assert_eq!(back.unclaimed_escalated_at, None);
+        assert_eq!(back.claim_by, Some(w.now() + TimeDelta::hours(24)));
+        w.advance(TimeDelta::hours(25)).await;
+        let task = w.task(&notice, TaskKind::Outreach).await;
+        assert_eq!(
+            (task.status, task.assignee_id),
+            (TaskStatus::Claimed, Some(lead)),
+            "chased again"
+        );
+        let unclaimed = w
+            .told(coordinator)
+            .await
+            .iter()
+            .filter(|k| **k == NotificationKind::TaskUnclaimed)
+            .count();
+        assert_eq!(unclaimed, 2, "the coordinator is told each time");
+        // The nurse takes it, finds the patient, who declines: the coordinator must decide.
+        let mut tx = w.store.begin().await.unwrap();
+        tasks::unclaim(
+            &mut tx,
+            task.id,
+            lead,
+            "staff:lead",
+            "Nina knows her",
+            w.now(),
+        )
+        .await
+        .unwrap();
+        let person = w.person(nurse).await;
+        tasks::claim(&mut tx, task.id, nurse, &person.label, w.now())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        w.close(task.id, nurse, TaskOutcome::Declined, None)
+            .await
+            .unwrap();
+        w.run().await;
+        assert!(
+            w.told(coordinator)
+                .await
+                .contains(&NotificationKind::NeedsDecision)
+        );
+        assert_eq!(w.notice(&notice).await.status, NoticeStatus::Active);
+        let coordinator_task = w.task(&notice, TaskKind::CoordinatorFollowUp).await;
+        assert_eq!(coordinator_task.assignee_id, Some(coordinator));
+    })
+    .await;
+}
+
+async fn a_team_without_a_lead_leaves_the_notice_with_the_coordinator(backend: &str) {
+    on(backend, tuesday_morning(), async |w| {
+        let p = w.patient(&["outreach"]).await;
+        let coordinator = w.staff(w.clinic, Role::Coordinator, false).await;
+        w.set_coordinator(p, coordinator).await;
+        w.staff(w.team, Role::Outreach, false).await; // no team lead
+        let notice = w.book(p, w.now() + TimeDelta::days(5)).await;
+        w.run().await;
+        w.advance(TimeDelta::hours(25)).await;
+        let task = w.task(&notice, TaskKind::Outreach).await;
+        assert_eq!(task.status, TaskStatus::Cancelled, "nobody would hold it");
+        let summary = w.summary(&notice).await;
+        assert!(
+            summary.contains(&(Outreach, Expired, Some("unclaimed_and_no_team_lead".into()))),
+            "{summary:?}"
+        );
+        assert!(
+            w.told(coordinator)
+                .await
+                .contains(&NotificationKind::TaskUnclaimed)
+        );
+        let held = w.task(&notice, TaskKind::CoordinatorFollowUp).await;
+        assert_eq!(
+            held.assignee_id,
+            Some(coordinator),
+            "no lead: the coordinator holds the notice by name"
+        );
     })
     .await;
 }
@@ -1750,4 +1867,6 @@ both!(
     a_hand_over_is_offered_then_accepted,
     a_failed_delivery_escalates_at_once,
     a_next_of_kin_is_asked_only_to_have_the_patient_call,
+    a_task_given_back_is_chased_again_and_a_refusal_needs_a_decision,
+    a_team_without_a_lead_leaves_the_notice_with_the_coordinator,
 );

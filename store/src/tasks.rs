@@ -448,14 +448,22 @@ pub async fn unclaim(
             "say why you give the task back (1–500 characters), e.g. \"off sick this week\"",
         ));
     }
+    // Back with the team, the task gets as long to be claimed as it first had (at least an
+    // hour), and is chased again if nobody takes it: given back is not let go.
+    let before = get(tx, id).await?;
+    let claim_by = before
+        .claim_by
+        .map(|first| now + (first - before.created_at).max(chrono::TimeDelta::hours(1)));
     let changed = on_tx!(tx, |c| {
         sqlx::query(
             "UPDATE tasks SET status = 'open', assignee_id = NULL, claimed_at = NULL,
-                    owner_reminded_at = NULL, lead_reminded_at = NULL
+                    owner_reminded_at = NULL, lead_reminded_at = NULL,
+                    claim_by = $3, unclaimed_escalated_at = NULL
              WHERE id = $1 AND status = 'claimed' AND assignee_id = $2",
         )
         .bind(id)
         .bind(staff_id)
+        .bind(claim_by)
         .execute(c)
         .await?
         .rows_affected()
