@@ -670,12 +670,11 @@ impl Engine {
                 let window_ends_at = match step.channel {
                     c if c.held_by_a_person() => None,
                     _ => {
-                        let notice = notices::get(&mut tx, step.notice_id).await?;
                         let points: Vec<ContactPoint> = cp.into_iter().collect();
                         let hours = self.opening_hours(&mut tx, &points).await?;
                         let input = PlanInput {
                             now,
-                            deadline: notice.deadline,
+                            deadline: dispatch.valid_until,
                             contact_points: &points,
                             policy: &policy,
                             postal: &self.config.postal,

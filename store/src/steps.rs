@@ -370,29 +370,32 @@ pub async fn transition(
     changes: StepChanges,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    // Compare-and-set, again if someone moved the step between our read and our write (under
-    // PostgreSQL's read committed, a concurrent report or send may commit in between) as long
-    // as it is still in a state we may move from.
-    for _ in 0..3 {
-        let step = get(tx, id).await?;
-        if !from.contains(&step.status) || (step.status.rank() > to.rank() && !to.is_final()) {
-            return Ok(false);
-        }
-        let finished_at = if to.is_final() {
-            Some(now)
-        } else {
-            step.finished_at
-        };
-        let moved = on_tx!(tx, |c| {
-            sqlx::query(
+    // Compare-and-set in one statement: the UPDATE only matches while the step is in a state we
+    // may move from (PostgreSQL re-checks the condition on the newest row version after waiting
+    // for a concurrent writer's lock, so a report and a send racing cannot both move it). A
+    // step never moves back to an earlier state unless the new one ends it.
+    let allowed: Vec<&str> = from
+        .iter()
+        .filter(|s| to.is_final() || s.rank() <= to.rank())
+        .map(|s| s.as_str())
+        .collect();
+    if allowed.is_empty() {
+        return Ok(false);
+    }
+    let finished_at = to.is_final().then_some(now);
+    macro_rules! cas {
+        ($status_in:literal, $allowed:expr, $c:expr) => {
+            sqlx::query(concat!(
                 "UPDATE steps SET status = $3, reason = COALESCE($4, reason), due_at = COALESCE($5, due_at),
                         window_ends_at = COALESCE($6, window_ends_at), idempotency_key = COALESCE($7, idempotency_key),
-                        provider_ref = COALESCE($8, provider_ref), sent_at = COALESCE($9, sent_at), finished_at = $10,
+                        provider_ref = COALESCE($8, provider_ref), sent_at = COALESCE($9, sent_at),
+                        finished_at = COALESCE($10, finished_at),
                         lease_owner = NULL, lease_until = 0, updated_at = $11
-                 WHERE id = $1 AND status = $2",
-            )
+                 WHERE id = $1 AND ",
+                $status_in
+            ))
             .bind(id)
-            .bind(step.status)
+            .bind($allowed)
             .bind(to)
             .bind(reason)
             .bind(changes.due_at)
@@ -402,14 +405,22 @@ pub async fn transition(
             .bind(changes.sent_at)
             .bind(finished_at)
             .bind(now)
-            .execute(c)
+            .execute($c)
             .await?
             .rows_affected()
-        });
-        if moved == 1 {
-            record_event(tx, id, to, reason, now).await?;
-            return Ok(true);
-        }
+        };
+    }
+    let moved = match &mut tx.inner {
+        TxInner::Postgres(t) => cas!("status = ANY($2)", &allowed, &mut **t),
+        TxInner::Sqlite(t) => cas!(
+            "status IN (SELECT value FROM json_each($2))",
+            serde_json::Value::from(allowed).to_string(),
+            &mut **t
+        ),
+    };
+    if moved == 1 {
+        record_event(tx, id, to, reason, now).await?;
+        return Ok(true);
     }
     Ok(false)
 }

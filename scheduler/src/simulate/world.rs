@@ -247,6 +247,8 @@ struct World<'a> {
     no_shows: i64,
     /// Attempts made on each outreach task.
     attempts: HashMap<Id, u32>,
+    /// Each notice's place in its patient's order, read once.
+    notice_keys: HashMap<Id, NoticeKey>,
 }
 
 /// Where a notice stands among a patient's others, without its id (random): when it was
@@ -345,6 +347,7 @@ impl<'a> World<'a> {
             appointments: 0,
             no_shows: 0,
             attempts: HashMap::new(),
+            notice_keys: HashMap::new(),
         };
         world.populate().await?;
         Ok(world)
@@ -647,20 +650,19 @@ impl<'a> World<'a> {
         // The order in which a patient's messages meet their phone decides which roll each
         // gets, so it must not depend on ids (random) or on the order the engine sent them:
         // the patient, then the notice's creation and kind, then the message's deadline.
-        let mut keyed = Vec::with_capacity(sent.len());
-        if !sent.is_empty() {
-            let mut tx = self.store.begin_read().await?;
-            for m in sent {
-                let notice = notices::get(&mut tx, m.notice_id).await?;
+        let ids: Vec<Id> = sent.iter().map(|m| m.notice_id).collect();
+        self.learn_notice_keys(&ids).await?;
+        let mut keyed: Vec<_> = sent
+            .into_iter()
+            .map(|m| {
                 let key = (
                     self.by_number.get(&m.to).copied(),
-                    notice_key(&notice),
+                    self.notice_keys[&m.notice_id],
                     m.valid_until,
                 );
-                keyed.push((key, m));
-            }
-            tx.commit().await?;
-        }
+                (key, m)
+            })
+            .collect();
         keyed.sort_by(|a, b| a.0.cmp(&b.0));
         let sent = keyed.into_iter().map(|(_, m)| m);
         let now = self.now();
@@ -1212,26 +1214,44 @@ impl<'a> World<'a> {
         Ok(())
     }
 
+    /// Reads the ordering key of the notices not seen before (a key never changes).
+    async fn learn_notice_keys(&mut self, ids: &[Id]) -> Result<(), SimError> {
+        let missing: Vec<Id> = ids
+            .iter()
+            .copied()
+            .filter(|id| !self.notice_keys.contains_key(id))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.store.begin_read().await?;
+        for id in missing {
+            let key = notice_key(&notices::get(&mut tx, id).await?);
+            self.notice_keys.insert(id, key);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// A patient's tasks in an order that does not depend on ids (random) or on the order the
     /// engine created them in one round: by their notice's creation and kind (see `phones`).
     async fn notice_order(
-        &self,
+        &mut self,
         tasks: Vec<tasks::Task>,
     ) -> Result<Vec<(usize, NoticeKey, tasks::Task)>, SimError> {
-        let mut tx = self.store.begin_read().await?;
-        let mut out = Vec::with_capacity(tasks.len());
-        for t in tasks {
-            let Some(&p) = self.by_id.get(&t.patient_id) else {
-                continue;
-            };
-            let key = match t.notice_id {
-                Some(n) => notice_key(&notices::get(&mut tx, n).await?),
-                None => (t.created_at, "", None),
-            };
-            out.push((p, key, t));
-        }
-        tx.commit().await?;
-        Ok(out)
+        let ids: Vec<Id> = tasks.iter().filter_map(|t| t.notice_id).collect();
+        self.learn_notice_keys(&ids).await?;
+        Ok(tasks
+            .into_iter()
+            .filter_map(|t| {
+                let p = *self.by_id.get(&t.patient_id)?;
+                let key = match t.notice_id {
+                    Some(n) => self.notice_keys[&n],
+                    None => (t.created_at, "", None),
+                };
+                Some((p, key, t))
+            })
+            .collect())
     }
 
     /// Claims a task; false if it closed meanwhile (another task of its notice was answered).
