@@ -27,12 +27,27 @@ pub struct Caller {
     pub request_id: Option<String>,
 }
 
-/// What an action needs: one of these roles, and for clinical records an organisation that is
-/// not a low-threshold service.
+/// What an action needs: one of these roles, and for the patient's record an organisation that
+/// is not a low-threshold service.
 #[derive(Debug, Clone, Copy)]
 pub struct Access {
     pub roles: &'static [Role],
-    pub clinical: bool,
+    /// The patient's record — who they are, how to reach them, their treatment, who read it. A
+    /// low-threshold service sees a patient only through its relay requests (`GET /tasks`):
+    /// name, birth year, the description the patient agreed to, what to say and by when.
+    pub record: bool,
+}
+
+impl Access {
+    /// Whether a `role` in an organisation of `kind` may.
+    pub fn allows(self, role: Role, kind: OrganisationKind) -> bool {
+        self.roles.contains(&role) && !self.refuses_kind(kind)
+    }
+
+    /// Whether an organisation of `kind` is refused whatever the role.
+    pub fn refuses_kind(self, kind: OrganisationKind) -> bool {
+        self.record && kind == OrganisationKind::LowThresholdService
+    }
 }
 
 impl Caller {
@@ -69,19 +84,20 @@ impl Caller {
         })
     }
 
-    /// 403 unless the caller may; `doing` finishes "your role may not …".
+    /// 403 unless the caller may; `doing` finishes "your role may not …". A low-threshold
+    /// service is told where it sees patients, whatever its role.
     pub fn require(&self, access: Access, doing: &str) -> Result<(), ApiError> {
+        if access.refuses_kind(self.organisation_kind) {
+            return Err(ApiError::Forbidden(format!(
+                "a low-threshold service may not {doing}: it sees a patient only through its relay requests (GET /api/v1/tasks), with what it needs to pass the message on"
+            )));
+        }
         if !access.roles.contains(&self.role) {
             let allowed: Vec<&str> = access.roles.iter().map(|r| r.as_str()).collect();
             return Err(ApiError::Forbidden(format!(
                 "your role ({}) may not {doing}; that needs one of: {}",
                 self.role,
                 allowed.join(", ")
-            )));
-        }
-        if access.clinical && self.organisation_kind == OrganisationKind::LowThresholdService {
-            return Err(ApiError::Forbidden(format!(
-                "a low-threshold service may not {doing}: it sees the patients shared with it and their relay requests, not their treatment"
             )));
         }
         Ok(())

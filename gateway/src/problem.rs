@@ -14,6 +14,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("{0}")]
     Forbidden(String),
+    /// 403 because of what one field asks for: which field, and what to do instead.
+    #[error("{}: {}", .0.field, .0.message)]
+    ForbiddenField(FieldError),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{0}")]
@@ -70,7 +73,8 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
-    /// For input errors: each field at fault and what to do about it.
+    /// For input errors, and a 403 for what one field asks: each field at fault and what to do
+    /// about it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
 }
@@ -83,7 +87,9 @@ impl ApiError {
                 "/problems/unauthorized",
                 "Unauthorized",
             ),
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "/problems/forbidden", "Forbidden"),
+            ApiError::Forbidden(_) | ApiError::ForbiddenField(_) => {
+                (StatusCode::FORBIDDEN, "/problems/forbidden", "Forbidden")
+            }
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "/problems/not-found", "Not found"),
             ApiError::Conflict(_) => (
                 StatusCode::CONFLICT,
@@ -144,6 +150,7 @@ impl ApiError {
                 };
                 (detail, errors.clone())
             }
+            ApiError::ForbiddenField(e) => (format!("{}: {}", e.field, e.message), vec![e.clone()]),
             ApiError::UnsupportedMediaType => ("send the body as JSON with `Content-Type: application/json`".to_owned(), vec![]),
             ApiError::TooManyAttempts => (
                 "too many wrong codes in a short time; wait 15 minutes, or acknowledge on the patient's behalf with an attestation".to_owned(),

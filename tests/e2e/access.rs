@@ -1,9 +1,10 @@
 //! Who may do what: authentication (401 with `WWW-Authenticate: Bearer`, the open operational
 //! endpoints), organisation isolation (another organisation's patient, appointment or notice is
 //! "not found", and refused changes change nothing), the roles of API keys (403), sharing a
-//! patient with a low-threshold service through a relay contact point, and the audit log of
-//! reads and refusals (which never holds the patient's data). That the audit table refuses
-//! UPDATE and DELETE is enforced by database triggers and cannot be reached over HTTP.
+//! patient with a low-threshold service through a relay contact point (which shows the service
+//! its relay requests, never the patient's record), and the audit log of reads and refusals
+//! (which never holds the patient's data). That the audit table refuses UPDATE and DELETE is
+//! enforced by database triggers and cannot be reached over HTTP.
 
 use crate::support::*;
 use reqwest::StatusCode;
@@ -528,22 +529,24 @@ async fn roles_limit_what_a_key_may_do(app: App) {
     assert_eq!(appts["items"].as_array().unwrap().len(), 3);
 }
 
+/// A relay contact point shares the patient with a low-threshold service, but the service sees
+/// the patient only through its relay requests (`GET /tasks`): every patient endpoint refuses
+/// it (403, audited), whatever its role.
 async fn a_relay_contact_point_shares_the_patient(app: App) {
     let (a_org, a_key) = app.add_org("Poliklinikk Rus Nord", "clinic").await;
-    let (l_org, l_admin) = app
-        .add_org("Dagsenteret Vaterland", "low_threshold_service")
-        .await;
+    let (l_org, l_admin, l_admin_id) =
+        org_with_key_id(&app, "Dagsenteret Vaterland", "low_threshold_service").await;
     let (_, m_admin) = app.add_org("Natthjemmet", "low_threshold_service").await;
-    let l_relay = app.add_key(&l_org, "relay").await;
-    let (pid, _, aid, _) = patient_with_booking(&app, &a_key).await;
+    let (l_relay, l_relay_id) = key_with_id(&app, &l_org, "relay").await;
+    let (pid, cp_id, aid, nid) = patient_with_booking(&app, &a_key).await;
 
+    // Before and after the share alike: the refusal does not depend on the patient.
     for key in [&l_relay, &l_admin] {
-        assert_not_found(&app.get(key, &format!("/patients/{pid}")).await);
-        assert_not_found(
+        assert_forbidden(&app.get(key, &format!("/patients/{pid}")).await);
+        assert_forbidden(
             &app.get(key, &format!("/patients/{pid}/contact-points"))
                 .await,
         );
-        assert!(patient_ids(&app, key).await.is_empty());
     }
 
     let (status, relay) = app
@@ -555,59 +558,181 @@ async fn a_relay_contact_point_shares_the_patient(app: App) {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{relay}");
 
-    let (status, p) = app.get(&l_relay, &format!("/patients/{pid}")).await;
-    assert_eq!(status, StatusCode::OK, "{p}");
-    assert_eq!(p["name"], "Kari Nordmann");
-    assert_eq!(p["birth_year"], 1979);
-    let (status, cps) = app
-        .get(&l_relay, &format!("/patients/{pid}/contact-points"))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{cps}");
-    assert_eq!(cps["items"].as_array().unwrap().len(), 2, "{cps}");
-    assert_eq!(
-        patient_ids(&app, &l_relay).await,
-        std::slice::from_ref(&pid)
-    );
-    // The relay role still cannot read appointments, and L may never change A's booking.
-    assert_forbidden(&app.get(&l_relay, &format!("/appointments/{aid}")).await);
-    assert_forbidden(
-        &app.get(&l_relay, &format!("/patients/{pid}/timeline"))
+    // Shared, yet no patient endpoint answers the service: not the record, not the contact
+    // points (national id, notes, addresses, phones, next of kin), not the search.
+    for key in [&l_relay, &l_admin] {
+        for path in [
+            format!("/patients/{pid}"),
+            format!("/patients/{pid}/contact-points"),
+            format!("/patients/{pid}/shares"),
+            format!("/patients/{pid}/timeline"),
+            format!("/patients/{pid}/appointments"),
+            format!("/patients/{pid}/notices"),
+            format!("/patients/{pid}/audit"),
+            "/patients".to_owned(),
+            "/patients?q=kari".to_owned(),
+            format!("/appointments/{aid}"),
+            format!("/notices/{nid}"),
+        ] {
+            let answer = app.get(key, &path).await;
+            assert_forbidden(&answer);
+            let detail = answer.1["detail"].as_str().unwrap();
+            assert!(
+                detail.contains("low-threshold service")
+                    && detail.contains("relay requests (GET /api/v1/tasks)"),
+                "{path}: the refusal says where to look: {}",
+                answer.1
+            );
+            let text = answer.1.to_string();
+            for secret in ["Kari", "91234567"] {
+                assert!(!text.contains(secret), "{path}: {text}");
+            }
+        }
+        for answer in [
+            app.patch(key, &format!("/patients/{pid}"), json!({"name": "Changed"}))
+                .await,
+            app.post(
+                key,
+                &format!("/patients/{pid}/contact-points"),
+                json!({"kind": "sms", "phone": "+4798765432", "provenance": "stated_by_patient"}),
+            )
             .await,
-    );
+            app.post(
+                key,
+                &format!("/patients/{pid}/contact-points/{cp_id}/retire"),
+                json!({"reason": "moved"}),
+            )
+            .await,
+            app.post(
+                key,
+                "/patients",
+                json!({"name": "Ola Nordmann", "birth_year": 1980}),
+            )
+            .await,
+        ] {
+            assert_forbidden(&answer);
+        }
+    }
+    // L may never change A's booking.
     assert_forbidden(
         &app.post(&l_admin, &format!("/appointments/{aid}/cancel"), json!({}))
             .await,
     );
     let (_, a) = app.get(&a_key, &format!("/appointments/{aid}")).await;
     assert_eq!(a["status"], "booked");
+    let (_, cps) = app
+        .get(&a_key, &format!("/patients/{pid}/contact-points"))
+        .await;
+    let cps = cps["items"].as_array().unwrap();
+    assert_eq!(cps.len(), 2, "the service stored nothing: {cps:?}");
+    assert!(cps.iter().all(|c| c["status"] == "active"), "{cps:?}");
 
-    // Both organisations are listed as shares; the other service still sees nothing.
-    for key in [&a_key, &l_relay] {
-        let (status, shares) = app.get(key, &format!("/patients/{pid}/shares")).await;
-        assert_eq!(status, StatusCode::OK, "{shares}");
-        let mut orgs: Vec<&str> = shares["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["organisation_id"].as_str().unwrap())
-            .collect();
-        orgs.sort();
-        let mut want = [a_org.as_str(), l_org.as_str()];
-        want.sort();
-        assert_eq!(orgs, want, "{shares}");
-    }
-    assert_not_found(&app.get(&m_admin, &format!("/patients/{pid}")).await);
-    assert!(patient_ids(&app, &m_admin).await.is_empty());
-
-    // The share was audited as such.
-    let (_, log) = app.get(&a_key, &format!("/patients/{pid}/audit")).await;
-    let share = log["items"]
+    // Both organisations are listed as shares (to the clinic); the other service sees nothing.
+    let (status, shares) = app.get(&a_key, &format!("/patients/{pid}/shares")).await;
+    assert_eq!(status, StatusCode::OK, "{shares}");
+    let mut orgs: Vec<&str> = shares["items"]
         .as_array()
         .unwrap()
+        .iter()
+        .map(|s| s["organisation_id"].as_str().unwrap())
+        .collect();
+    orgs.sort();
+    let mut want = [a_org.as_str(), l_org.as_str()];
+    want.sort();
+    assert_eq!(orgs, want, "{shares}");
+    assert_forbidden(&app.get(&m_admin, &format!("/patients/{pid}")).await);
+    assert_forbidden(&app.get(&m_admin, "/patients").await);
+
+    // The share and every refusal of the service are in the access log.
+    let (_, log) = app.get(&a_key, &format!("/patients/{pid}/audit")).await;
+    let events = log["items"].as_array().unwrap();
+    let share = events
         .iter()
         .find(|e| e["action"] == "patient.share")
         .unwrap_or_else(|| panic!("sharing is audited: {log}"));
     assert_eq!(share["subject"], l_org.as_str());
+    for (action, key_id) in [
+        ("patient.read", &l_relay_id),
+        ("contact_point.list", &l_relay_id),
+        ("share.list", &l_relay_id),
+        ("patient.read", &l_admin_id),
+        ("contact_point.list", &l_admin_id),
+        ("audit.read", &l_admin_id),
+    ] {
+        let refused = events
+            .iter()
+            .find(|e| {
+                e["action"] == action
+                    && e["actor"] == format!("api_key:{key_id}").as_str()
+                    && e["outcome"] == "denied"
+                    && e["patient_id"] == pid.as_str()
+            })
+            .unwrap_or_else(|| panic!("no refused {action} by api_key:{key_id}: {log:#}"));
+        assert_eq!(refused["organisation_id"], l_org.as_str(), "{refused}");
+    }
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["organisation_id"] == l_org.as_str() && e["outcome"] == "allowed"),
+        "the service read nothing: {log:#}"
+    );
+
+    // What the service does see: its relay request, with who, what to say and by when.
+    let ola = app.patient(&a_key, "Ola Nordmann").await;
+    let (status, body) = app
+        .post(
+            &a_key,
+            &format!("/patients/{ola}/contact-points"),
+            json!({"kind": "relay", "organisation_id": l_org, "provenance": "verified_in_person",
+                   "note": "kommer innom på tirsdager"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, booked) = app
+        .post(
+            &a_key,
+            "/appointments",
+            json!({"patient_id": ola, "starts_at": in_minutes(7 * 24 * 60), "place": "Storgata 1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{booked}");
+    let request = eventually("the relay request", || async {
+        let (status, list) = app.get(&l_relay, "/tasks").await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        list["items"].as_array().unwrap().first().cloned()
+    })
+    .await;
+    assert_eq!(request["kind"], "relay", "{request}");
+    assert_eq!(request["patient"]["id"], ola.as_str());
+    assert_eq!(request["patient"]["name"], "Ola Nordmann");
+    assert_eq!(request["patient"]["birth_year"], 1979);
+    assert_eq!(
+        request["patient"]["description"],
+        "kommer innom på tirsdager"
+    );
+    assert!(
+        request["message"].as_str().is_some_and(|m| m.len() > 20),
+        "{request}"
+    );
+    assert!(request["due_at"].is_string(), "{request}");
+    for hidden in ["appointment", "notice_id", "whereabouts"] {
+        assert!(request.get(hidden).is_none(), "{hidden}: {request}");
+    }
+    let id = request["id"].as_str().unwrap();
+    let (status, one) = app.get(&l_relay, &format!("/tasks/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert_eq!(one["patient"]["name"], "Ola Nordmann");
+    // …and still not the record behind it.
+    assert_forbidden(&app.get(&l_relay, &format!("/patients/{ola}")).await);
+    let (_, log) = app.get(&a_key, &format!("/patients/{ola}/audit")).await;
+    assert!(
+        log["items"].as_array().unwrap().iter().any(|e| {
+            e["action"] == "task.read"
+                && e["actor"] == format!("api_key:{l_relay_id}").as_str()
+                && e["outcome"] == "allowed"
+        }),
+        "reading the relay request is audited: {log:#}"
+    );
 }
 
 async fn reads_and_refusals_are_audited(app: App) {

@@ -273,15 +273,30 @@ async fn guessing_codes_is_rate_limited_and_audited(app: App) {
     assert!(!log.to_string().contains(&code));
 }
 
+/// A staff member with a personal key: (staff id, key).
+async fn person(app: &App, admin: &str, name: &str, role: &str) -> (String, String) {
+    let (status, s) = app
+        .post(admin, "/staff", json!({"name": name, "role": role}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{s}");
+    let id = s["id"].as_str().unwrap().to_owned();
+    let (status, k) = app
+        .post(admin, &format!("/staff/{id}/keys"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{k}");
+    (id, k["api_key"].as_str().unwrap().to_owned())
+}
+
+/// A day centre worker says, with her own key, that she told the patient: the ack names her.
 async fn a_day_centre_attests_that_it_told_the_patient(app: App) {
     let (_, key) = app.add_org("Poliklinikk", "clinic").await;
-    let (service, _) = app.add_org("Dagsenteret", "low_threshold_service").await;
-    let relay_key = app.add_key(&service, "relay").await;
+    let (service, service_admin) = app.add_org("Dagsenteret", "low_threshold_service").await;
+    let (dagny_id, dagny) = person(&app, &service_admin, "Dagny Hansen", "relay").await;
     let (_, notice) = booked(&app, &key, &service).await;
 
     let (status, problem) = app
         .post(
-            &relay_key,
+            &dagny,
             "/acks",
             json!({"notice_id": notice, "method": "relay_attested"}),
         )
@@ -289,19 +304,20 @@ async fn a_day_centre_attests_that_it_told_the_patient(app: App) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error_fields(&problem), vec!["note"]);
     let (status, ack) = app
-        .post(&relay_key, "/acks", json!({"notice_id": notice, "method": "relay_attested", "note": "Sa det til henne i kafeen"}))
+        .post(&dagny, "/acks", json!({"notice_id": notice, "method": "relay_attested", "note": "Sa det til henne i kafeen"}))
         .await;
     assert_eq!(status, StatusCode::OK, "{ack}");
     let (_, view) = app.get(&key, &format!("/notices/{notice}")).await;
     assert_eq!(view["status"], "acknowledged");
     assert_eq!(view["ack"]["method"], "relay_attested");
     assert_eq!(view["ack"]["note"], "Sa det til henne i kafeen");
+    assert_eq!(view["ack"]["actor"], format!("staff:{dagny_id}").as_str());
 
     // A service the patient is not shared with cannot attest.
-    let (other, _) = app
+    let (_, other_admin) = app
         .add_org("Et annet senter", "low_threshold_service")
         .await;
-    let other_key = app.add_key(&other, "relay").await;
+    let (_, other_key) = person(&app, &other_admin, "Olav Annensted", "relay").await;
     let (status, _) = app
         .post(
             &other_key,
@@ -310,6 +326,98 @@ async fn a_day_centre_attests_that_it_told_the_patient(app: App) {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// An attestation is a named person's word, from the kind of service that does it: a shared key,
+/// or a person from another kind of organisation, is refused (403 naming `method`, saying what
+/// to do instead, audited) and nothing is stored.
+async fn an_attestation_needs_a_person_from_the_right_service(app: App) {
+    let (_, clinic) = app.add_org("Poliklinikk", "clinic").await;
+    let (service, service_admin) = app.add_org("Dagsenteret", "low_threshold_service").await;
+    let shared_relay = app.add_key(&service, "relay").await;
+    let (siri_id, siri) = person(&app, &clinic, "Siri Sekretær", "clinic").await;
+    let (dagny_id, dagny) = person(&app, &service_admin, "Dagny Hansen", "relay").await;
+    let (pid, notice) = booked(&app, &clinic, &service).await;
+    let (_, before) = app.get(&clinic, &format!("/notices/{notice}")).await;
+    assert_ne!(before["status"], "acknowledged", "{before}");
+
+    let refusals = [
+        // Shared keys act for nobody: a personal key (and for a clinic, the patient's code).
+        (&shared_relay, Some("relay_attested"), vec!["personal key"]),
+        (&service_admin, Some("relay_attested"), vec!["personal key"]),
+        (&shared_relay, None, vec!["personal key"]),
+        (
+            &clinic,
+            Some("staff_attested"),
+            vec!["personal key", "code_at_desk"],
+        ),
+        // A clinic does not relay or reach out; a day centre does not reach out.
+        (
+            &siri,
+            Some("relay_attested"),
+            vec!["low-threshold service", "code_at_desk"],
+        ),
+        (
+            &siri,
+            Some("outreach_met"),
+            vec!["outreach team", "code_at_desk"],
+        ),
+        (
+            &dagny,
+            Some("outreach_met"),
+            vec!["outreach team", "staff_attested"],
+        ),
+    ];
+    for (key, method, says) in &refusals {
+        let mut body = json!({"notice_id": notice, "note": "Sa det til henne i kafeen"});
+        if let Some(m) = method {
+            body["method"] = json!(m);
+        }
+        let (status, problem) = app.post(key, "/acks", body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method:?}: {problem}");
+        assert_eq!(problem["type"], "/problems/forbidden", "{problem}");
+        assert_eq!(error_fields(&problem), vec!["method"], "{problem}");
+        let detail = problem["detail"].as_str().unwrap();
+        for said in says {
+            assert!(detail.contains(said), "{method:?} says {said:?}: {problem}");
+        }
+    }
+
+    // Nothing was stored: the notice is still open, without an ack.
+    let (_, after) = app.get(&clinic, &format!("/notices/{notice}")).await;
+    assert_eq!(after["status"], before["status"], "{after}");
+    assert!(after["ack"].is_null(), "{after}");
+    // Each refusal is in the patient's access log.
+    let (_, log) = app.get(&clinic, &format!("/patients/{pid}/audit")).await;
+    let refused: Vec<&Value> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "ack.attest" && e["outcome"] == "denied")
+        .collect();
+    assert_eq!(refused.len(), refusals.len(), "{log:#}");
+    for id in [&siri_id, &dagny_id] {
+        assert!(
+            refused
+                .iter()
+                .any(|e| e["actor"] == format!("staff:{id}").as_str()),
+            "{log:#}"
+        );
+    }
+
+    // A person from the clinic may attest that they told the patient themselves.
+    let (status, ack) = app
+        .post(
+            &siri,
+            "/acks",
+            json!({"notice_id": notice, "method": "staff_attested", "note": "Ringte henne"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    let (_, view) = app.get(&clinic, &format!("/notices/{notice}")).await;
+    assert_eq!(view["status"], "acknowledged");
+    assert_eq!(view["ack"]["method"], "staff_attested");
+    assert_eq!(view["ack"]["actor"], format!("staff:{siri_id}").as_str());
 }
 
 async fn a_policy_edit_never_changes_a_notice_in_flight(app: App) {
@@ -479,5 +587,6 @@ crate::scenarios!(
     a_newcomer_books_sees_the_sms_and_acknowledges_with_the_code,
     the_link_asks_for_a_click_before_it_acknowledges,
     guessing_codes_is_rate_limited_and_audited,
-    a_day_centre_attests_that_it_told_the_patient
+    a_day_centre_attests_that_it_told_the_patient,
+    an_attestation_needs_a_person_from_the_right_service
 );

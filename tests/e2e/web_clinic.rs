@@ -2,9 +2,9 @@
 //! contact points with where they came from, books, moves and cancels appointments, records a
 //! no-show, and reads each notice step by step — in bokmål, without JavaScript, with every read
 //! audited as `staff:{id}`. A form with mistakes comes back (422) with what was typed and a
-//! message by the field; another organisation's patient is "not found"; a role that may not is
-//! refused. The last scenario does the same job by clicking in headless Chromium (axe-core and
-//! screenshots at desktop and phone width).
+//! message by the field; another organisation's patient is "not found"; a role that may not,
+//! or a low-threshold service, is refused. The last scenario does the same job by clicking in
+//! headless Chromium (axe-core and screenshots at desktop and phone width).
 
 use crate::chromium::{PHONE, chrome};
 use crate::support::*;
@@ -505,12 +505,12 @@ async fn a_clinic_secretary_works_a_patient(app: App) {
 }
 
 /// A coordinator reads the patient and the notices, but only the clinic books; a day centre's
-/// staff sees the person, not the appointments.
+/// staff gets no patient pages at all (it sees the patient in its relay requests).
 async fn others_see_what_their_role_allows(app: App) {
     let (centre_id, centre) = app.add_org("Dagsenteret", "low_threshold_service").await;
     let (_, admin) = app.add_org("Poliklinikk", "clinic").await;
     staff_with_login(&app, &admin, "Kari Koordinator", "coordinator", "kari").await;
-    staff_with_login(&app, &centre, "Dagny Hansen", "relay", "dagny").await;
+    let dagny_id = staff_with_login(&app, &centre, "Dagny Hansen", "relay", "dagny").await;
     let pid = app.patient(&admin, "Per Olsen").await;
     let (status, body) = app
         .post(
@@ -555,23 +555,36 @@ async fn others_see_what_their_role_allows(app: App) {
     let (_, a) = app.get(&admin, &format!("/appointments/{aid}")).await;
     assert_eq!(a["status"], "booked");
 
+    // A day centre sees the patient only in its relay requests (Oppgaver): no patient pages,
+    // not even the search, and each refusal is in the access log.
     let mut dagny = Browser::new(&app);
     dagny.log_in("dagny", STAFF_PASSWORD).await;
+    let start = dagny.get("/staff").await;
+    assert_eq!(start.status, StatusCode::OK, "{}", start.body);
+    assert!(has_link(&start.body, "/staff/oppgaver"), "{}", start.body);
+    assert!(!has_link(&start.body, "/staff/pasienter"), "{}", start.body);
     let page = dagny.get(&path).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(page.status, StatusCode::CONFLICT, "{}", page.body);
     assert_accessible(&page.body);
-    assert_has(&page, "<h1>Per Olsen</h1>");
+    assert_has(&page, "Et lavterskeltilbud kan ikke se pasientsider");
+    assert_has(&page, "under Oppgaver");
     assert!(
-        !page.body.contains("Storgata 36") && !page.body.contains("Innkalling"),
-        "a day centre does not see the treatment: {}",
+        !page.body.contains("Per Olsen") && !page.body.contains("Storgata 36"),
+        "a day centre sees nothing of the patient here: {}",
         page.body
     );
     let search = dagny.get("/staff/pasienter?navn=per").await;
-    assert_eq!(search.status, StatusCode::OK, "{}", search.body);
-    assert!(has_link(&search.body, &path), "{}", search.body);
+    assert_eq!(search.status, StatusCode::CONFLICT, "{}", search.body);
+    assert!(!search.body.contains("Per Olsen"), "{}", search.body);
+    assert!(!has_link(&search.body, &path), "{}", search.body);
+    let (_, log) = app.get(&admin, &format!("/patients/{pid}/audit")).await;
     assert!(
-        !search.body.contains("Registrer pasienten"),
-        "a day centre registers no patients"
+        log["items"].as_array().unwrap().iter().any(|e| {
+            e["action"] == "patient.read"
+                && e["actor"] == format!("staff:{dagny_id}").as_str()
+                && e["outcome"] == "denied"
+        }),
+        "the refused page is in the access log: {log:#}"
     );
 }
 

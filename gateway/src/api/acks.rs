@@ -1,6 +1,10 @@
 //! Acknowledgements from staff: a code the patient read out at a desk or on the phone, or a
 //! staff member's attestation that they told the patient in person. Codes are rate-limited per
 //! caller and per code; every failed attempt is audited; codes are never logged.
+//!
+//! An attestation is a person's word (who, when), so it needs a personal key, and a relay or a
+//! meeting is attested by the kind of service that does it: `relay_attested` by a
+//! low-threshold service, `outreach_met` by an outreach team. A refusal is audited.
 
 use super::{audit, denied, roles, visible_patient};
 use crate::auth::Caller;
@@ -15,7 +19,8 @@ use kontaktvei_scheduler::AckResult;
 use kontaktvei_store::acks::{self, AckMethod};
 use kontaktvei_store::audit::Outcome;
 use kontaktvei_store::notices::{self, NoticeStatus};
-use kontaktvei_store::{Error as StoreError, Id, Tx};
+use kontaktvei_store::organisations::OrganisationKind;
+use kontaktvei_store::{Error as StoreError, FieldError, Id, Tx};
 use serde::{Deserialize, Serialize};
 
 pub fn router() -> Router<AppContext> {
@@ -33,8 +38,9 @@ pub struct NewAck {
     pub code: Option<String>,
     /// For an attestation: the notice the patient was told about.
     pub notice_id: Option<Id>,
-    /// `code_at_desk` (default with a code), `code_by_phone`; or for an attestation
-    /// `staff_attested` (default without a code), `relay_attested`, `outreach_met`.
+    /// `code_at_desk` (default with a code), `code_by_phone`; or for an attestation, with a
+    /// personal key: `staff_attested` (default without a code), `relay_attested` (a
+    /// low-threshold service), `outreach_met` (an outreach team).
     pub method: Option<AckMethod>,
     /// For an attestation: where and how, e.g. "told her at the day centre".
     pub note: Option<String>,
@@ -48,9 +54,11 @@ pub struct AckAnswer {
     pub notice_id: Option<Id>,
 }
 
-/// Records an acknowledgement: a code, or an attestation for a notice.
+/// Records an acknowledgement: a code, or an attestation for a notice. An attestation needs a
+/// personal key (403 naming `method` with a shared key), and `relay_attested` a low-threshold
+/// service, `outreach_met` an outreach team (403 naming `method` for another organisation).
 #[utoipa::path(post, path = "/acks", tag = "notices", request_body = NewAck,
-    responses((status = 200, body = AckAnswer), (status = 404, body = crate::problem::Problem),
+    responses((status = 200, body = AckAnswer), (status = 403, body = crate::problem::Problem), (status = 404, body = crate::problem::Problem),
               (status = 422, body = crate::problem::Problem), (status = 429, body = crate::problem::Problem)))]
 pub async fn create(
     State(ctx): State<AppContext>,
@@ -184,6 +192,9 @@ async fn attested(
         "ack.attest",
     )
     .await?;
+    if let Err(e) = may_attest(caller, method) {
+        return Err(denied(ctx, caller, "ack.attest", Some(notice.patient_id), e).await);
+    }
     let mut tx = ctx.store.begin().await?;
     let status = acknowledge(ctx, &mut tx, caller, notice_id, method, note.as_deref()).await?;
     audit(
@@ -200,6 +211,48 @@ async fn attested(
         status,
         notice_id: Some(notice_id),
     }))
+}
+
+/// Whether the caller may attest with `method`: a named person (the ack says who), and for a
+/// relay or a meeting someone from the kind of service that does it. A refusal names `method`
+/// and says what to do instead.
+fn may_attest(caller: &Caller, method: AckMethod) -> ApiResult<()> {
+    let kind = caller.organisation_kind;
+    let refuse =
+        |message: String| Err(ApiError::ForbiddenField(FieldError::new("method", message)));
+    if caller.staff_id.is_none() {
+        let or_code = if kind == OrganisationKind::Clinic {
+            "; or record the code the patient gives you (code_at_desk or code_by_phone)"
+        } else {
+            ""
+        };
+        return refuse(format!(
+            "{method} is a person's word that the patient was told, and this key is shared by the organisation: use your personal key (an admin makes one with POST /api/v1/staff/{{id}}/keys){or_code}"
+        ));
+    }
+    let (needed, who) = match method {
+        AckMethod::RelayAttested => (
+            OrganisationKind::LowThresholdService,
+            "a low-threshold service that passed the message on",
+        ),
+        AckMethod::OutreachMet => (
+            OrganisationKind::OutreachTeam,
+            "an outreach team that met the patient",
+        ),
+        _ => return Ok(()),
+    };
+    if kind == needed {
+        return Ok(());
+    }
+    let instead = match kind {
+        OrganisationKind::Clinic => {
+            "record the code the patient gives you (code_at_desk or code_by_phone), or staff_attested if you told the patient yourself"
+        }
+        _ => "use staff_attested if you told the patient yourself",
+    };
+    refuse(format!(
+        "{method} is for {who}, and your organisation is of kind {kind}: {instead}"
+    ))
 }
 
 async fn acknowledge(

@@ -39,7 +39,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Items<Handover>>> {
-    caller.require(roles::READ_PATIENT, "read hand-overs")?;
+    caller.require(roles::TASKS, "read hand-overs")?;
     let mut tx = ctx.store.begin().await?;
     let items = match q.direction.as_deref().unwrap_or("incoming") {
         "incoming" => handovers::incoming(&mut tx, caller.staff_id, caller.organisation_id).await?,
@@ -88,7 +88,7 @@ pub async fn offer(
     caller: Caller,
     ApiJson(body): ApiJson<Offer>,
 ) -> ApiResult<(StatusCode, Json<Handover>)> {
-    caller.require(roles::READ_PATIENT, "hand things over")?;
+    caller.require(roles::TASKS, "hand things over")?;
     let person = caller.person("hand something over")?;
     let kind: SubjectKind = body
         .subject_kind
@@ -156,7 +156,7 @@ async fn decide(
     decision: HandoverStatus,
     body: &[u8],
 ) -> ApiResult<Json<Handover>> {
-    caller.require(roles::READ_PATIENT, "answer hand-overs")?;
+    caller.require(roles::TASKS, "answer hand-overs")?;
     let person = caller.person("answer a hand-over")?;
     // The body is optional: `{"note": "…"}` or nothing.
     let note = if body.iter().all(u8::is_ascii_whitespace) {

@@ -26,7 +26,8 @@ use serde::Serialize;
 pub use openapi::ApiDoc;
 
 /// Who may do what. Patient records are for the people who reach or treat the patient; the
-/// print room works on letters only and never sees a patient record through the API.
+/// print room works on letters only and never sees a patient record through the API, and a
+/// low-threshold service sees a patient only through its relay requests (`GET /tasks`).
 pub(crate) mod roles {
     use super::Role::*;
     use crate::auth::Access;
@@ -34,29 +35,34 @@ pub(crate) mod roles {
     const fn any(roles: &'static [super::Role]) -> Access {
         Access {
             roles,
-            clinical: false,
+            record: false,
         }
     }
 
-    /// Clinical records (appointments, notices, the timeline) stay with clinics, outreach teams
-    /// and home services: a low-threshold service sees the person, not their treatment.
-    const fn clinical(roles: &'static [super::Role]) -> Access {
+    /// The patient's record — identity, contact points, shares, appointments, notices, the
+    /// timeline and the access log — stays with clinics, outreach teams and home services. A
+    /// low-threshold service gets what it needs to pass a message on in its relay requests.
+    const fn record(roles: &'static [super::Role]) -> Access {
         Access {
             roles,
-            clinical: true,
+            record: true,
         }
     }
 
-    pub const READ_PATIENT: Access = any(&[Admin, Clinic, Coordinator, Relay, Outreach]);
-    pub const WRITE_PATIENT: Access = any(&[Admin, Clinic, Coordinator]);
+    pub const READ_PATIENT: Access = record(&[Admin, Clinic, Coordinator, Relay, Outreach]);
+    pub const WRITE_PATIENT: Access = record(&[Admin, Clinic, Coordinator]);
     /// Relay and outreach staff verify addresses and phones in person, so they may add them
-    /// (but not relay or outreach contact points, which share the patient with a service).
-    pub const WRITE_CONTACT_POINT: Access = any(&[Admin, Clinic, Coordinator, Relay, Outreach]);
-    pub const SHARE_PATIENT: Access = any(&[Admin, Clinic, Coordinator]);
-    pub const READ_APPOINTMENT: Access = clinical(&[Admin, Clinic, Coordinator]);
-    pub const WRITE_APPOINTMENT: Access = clinical(&[Admin, Clinic]);
-    pub const READ_AUDIT: Access = any(&[Admin]);
+    /// (but not relay or outreach contact points, which share the patient with a service). A
+    /// low-threshold service does so when it closes a relay request.
+    pub const WRITE_CONTACT_POINT: Access = record(&[Admin, Clinic, Coordinator, Relay, Outreach]);
+    pub const SHARE_PATIENT: Access = record(&[Admin, Clinic, Coordinator]);
+    pub const READ_APPOINTMENT: Access = record(&[Admin, Clinic, Coordinator]);
+    pub const WRITE_APPOINTMENT: Access = record(&[Admin, Clinic]);
+    pub const READ_AUDIT: Access = record(&[Admin]);
     pub const ADMIN: Access = any(&[Admin]);
+    /// Tasks and hand-overs: each role sees the tasks of its kind (see `api::tasks`), a
+    /// low-threshold service its relay requests.
+    pub const TASKS: Access = any(&[Admin, Clinic, Coordinator, Relay, Outreach]);
     /// Anyone at a desk or on the phone may type in a patient's code.
     pub const ENTER_CODE: Access = any(&[Admin, Clinic, Coordinator, Relay, Outreach]);
     pub const READ_STAFF: Access = any(&[Admin, Clinic, Coordinator, Relay, Outreach]);

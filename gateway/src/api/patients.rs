@@ -1,8 +1,10 @@
 //! Patients, the organisations they are shared with, their contact points, timeline and
-//! access log. Every read and change is audited; a patient not shared with the caller's
-//! organisation is "not found".
+//! access log. Every read and change is audited, a refusal too; a patient not shared with the
+//! caller's organisation is "not found". A low-threshold service is refused all of these (403):
+//! it sees a patient only through its relay requests (`GET /tasks`), with what it needs to pass
+//! the message on.
 
-use super::{Items, audit, roles, visible_patient};
+use super::{Items, audit, denied, roles, visible_patient};
 use crate::auth::Caller;
 use crate::context::AppContext;
 use crate::extract::{ApiJson, ApiQuery, Ids};
@@ -45,13 +47,15 @@ pub fn router() -> Router<AppContext> {
 
 /// Registers a patient; the caller's organisation can see them from now on.
 #[utoipa::path(post, path = "/patients", tag = "patients", request_body = NewPatient,
-    responses((status = 201, body = Patient), (status = 422, body = crate::problem::Problem)))]
+    responses((status = 201, body = Patient), (status = 403, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
 pub async fn create(
     State(ctx): State<AppContext>,
     caller: Caller,
     ApiJson(new): ApiJson<NewPatient>,
 ) -> ApiResult<(StatusCode, Json<Patient>)> {
-    caller.require(roles::WRITE_PATIENT, "register patients")?;
+    if let Err(e) = caller.require(roles::WRITE_PATIENT, "register patients") {
+        return Err(denied(&ctx, &caller, "patient.create", None, e).await);
+    }
     let mut tx = ctx.store.begin().await?;
     let patient = patients::create(&mut tx, caller.organisation_id, new, ctx.clock.now()).await?;
     audit(
@@ -82,13 +86,15 @@ pub struct ListQuery {
 /// The patients shared with the caller's organisation, oldest first, searchable by name and
 /// birth year, a page at a time.
 #[utoipa::path(get, path = "/patients", tag = "patients", params(ListQuery),
-    responses((status = 200, body = Items<Patient>)))]
+    responses((status = 200, body = Items<Patient>), (status = 403, body = crate::problem::Problem)))]
 pub async fn list(
     State(ctx): State<AppContext>,
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Items<Patient>>> {
-    caller.require(roles::READ_PATIENT, "look up patients")?;
+    if let Err(e) = caller.require(roles::READ_PATIENT, "look up patients") {
+        return Err(denied(&ctx, &caller, "patient.list", None, e).await);
+    }
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(StoreError::invalid("limit", "must be between 1 and 200").into());
@@ -121,7 +127,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/patients/{id}", tag = "patients",
-    responses((status = 200, body = Patient), (status = 404, body = crate::problem::Problem)))]
+    responses((status = 200, body = Patient), (status = 403, body = crate::problem::Problem), (status = 404, body = crate::problem::Problem)))]
 pub async fn get(
     State(ctx): State<AppContext>,
     caller: Caller,
@@ -144,7 +150,7 @@ pub async fn get(
 
 /// Changes some fields; leave out what stays, send `null` to clear an optional field.
 #[utoipa::path(patch, path = "/patients/{id}", tag = "patients", request_body = PatientUpdate,
-    responses((status = 200, body = Patient), (status = 404, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
+    responses((status = 200, body = Patient), (status = 403, body = crate::problem::Problem), (status = 404, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
 pub async fn update(
     State(ctx): State<AppContext>,
     caller: Caller,
@@ -169,7 +175,7 @@ pub async fn update(
 }
 
 /// The organisations that can see this patient.
-#[utoipa::path(get, path = "/patients/{id}/shares", tag = "patients", responses((status = 200, body = Items<Share>)))]
+#[utoipa::path(get, path = "/patients/{id}/shares", tag = "patients", responses((status = 200, body = Items<Share>), (status = 403, body = crate::problem::Problem), (status = 404, body = crate::problem::Problem)))]
 pub async fn list_shares(
     State(ctx): State<AppContext>,
     caller: Caller,
@@ -200,7 +206,7 @@ pub struct NewShare {
 /// Shares the patient with another organisation (e.g. the municipal home services). Adding a
 /// relay or outreach contact point shares with that organisation by itself.
 #[utoipa::path(post, path = "/patients/{id}/shares", tag = "patients", request_body = NewShare,
-    responses((status = 201, body = Items<Share>), (status = 422, body = crate::problem::Problem)))]
+    responses((status = 201, body = Items<Share>), (status = 403, body = crate::problem::Problem), (status = 404, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
 pub async fn add_share(
     State(ctx): State<AppContext>,
     caller: Caller,
@@ -247,7 +253,7 @@ pub async fn add_share(
 /// `next_of_kin` need `phone`, `postal` needs `lines`, `postal_code` and `place`, `relay` and
 /// `outreach` need `organisation_id`.
 #[utoipa::path(post, path = "/patients/{id}/contact-points", tag = "contact points", request_body = NewContactPoint,
-    responses((status = 201, body = ContactPoint), (status = 409, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
+    responses((status = 201, body = ContactPoint), (status = 403, body = crate::problem::Problem), (status = 404, body = crate::problem::Problem), (status = 409, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
 pub async fn add_contact_point(
     State(ctx): State<AppContext>,
     caller: Caller,
@@ -290,7 +296,7 @@ pub async fn add_contact_point(
 
 /// All of the patient's contact points, retired ones included, oldest first.
 #[utoipa::path(get, path = "/patients/{id}/contact-points", tag = "contact points",
-    responses((status = 200, body = Items<ContactPoint>)))]
+    responses((status = 200, body = Items<ContactPoint>), (status = 403, body = crate::problem::Problem), (status = 404, body = crate::problem::Problem)))]
 pub async fn list_contact_points(
     State(ctx): State<AppContext>,
     caller: Caller,
@@ -321,7 +327,7 @@ pub struct Retire {
 
 /// Takes a contact point out of use. It stays in the record with the reason.
 #[utoipa::path(post, path = "/patients/{id}/contact-points/{contact_point_id}/retire", tag = "contact points", request_body = Retire,
-    responses((status = 200, body = ContactPoint), (status = 409, body = crate::problem::Problem)))]
+    responses((status = 200, body = ContactPoint), (status = 403, body = crate::problem::Problem), (status = 404, body = crate::problem::Problem), (status = 409, body = crate::problem::Problem)))]
 pub async fn retire_contact_point(
     State(ctx): State<AppContext>,
     caller: Caller,
@@ -354,7 +360,7 @@ pub async fn retire_contact_point(
 
 /// The patient withdrew consent to contact a next of kin: retired at once, kept for the record.
 #[utoipa::path(post, path = "/patients/{id}/contact-points/{contact_point_id}/withdraw-consent", tag = "contact points",
-    responses((status = 200, body = ContactPoint), (status = 409, body = crate::problem::Problem)))]
+    responses((status = 200, body = ContactPoint), (status = 403, body = crate::problem::Problem), (status = 404, body = crate::problem::Problem), (status = 409, body = crate::problem::Problem)))]
 pub async fn withdraw_consent(
     State(ctx): State<AppContext>,
     caller: Caller,
@@ -386,7 +392,7 @@ pub async fn withdraw_consent(
 
 /// What happened with this patient, oldest first: contact points, appointments, notices.
 #[utoipa::path(get, path = "/patients/{id}/timeline", tag = "patients",
-    responses((status = 200, body = Items<TimelineEntry>)))]
+    responses((status = 200, body = Items<TimelineEntry>), (status = 403, body = crate::problem::Problem), (status = 404, body = crate::problem::Problem)))]
 pub async fn timeline(
     State(ctx): State<AppContext>,
     caller: Caller,
@@ -410,7 +416,7 @@ pub async fn timeline(
 
 /// Who read or changed this patient's data, newest first (Normen: the patient may ask).
 #[utoipa::path(get, path = "/patients/{id}/audit", tag = "patients",
-    responses((status = 200, body = Items<AuditEvent>), (status = 403, body = crate::problem::Problem)))]
+    responses((status = 200, body = Items<AuditEvent>), (status = 403, body = crate::problem::Problem), (status = 404, body = crate::problem::Problem)))]
 pub async fn audit_log(
     State(ctx): State<AppContext>,
     caller: Caller,

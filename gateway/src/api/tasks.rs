@@ -286,7 +286,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Items<TaskView>>> {
-    caller.require(roles::READ_PATIENT, "read tasks")?;
+    caller.require(roles::TASKS, "read tasks")?;
     let role_kind = kinds_for(caller.role)?;
     let flags: Vec<&str> = [("mine", &q.mine), ("team", &q.team), ("org", &q.org)]
         .into_iter()
@@ -384,7 +384,7 @@ pub async fn get(
     caller: Caller,
     Ids([id]): Ids<1>,
 ) -> ApiResult<Json<TaskView>> {
-    caller.require(roles::READ_PATIENT, "read tasks")?;
+    caller.require(roles::TASKS, "read tasks")?;
     let mut tx = ctx.store.begin().await?;
     let task = visible_task(&mut tx, &caller, id).await?;
     audit(
@@ -409,7 +409,7 @@ pub async fn claim(
     caller: Caller,
     Ids([id]): Ids<1>,
 ) -> ApiResult<Json<TaskView>> {
-    caller.require(roles::READ_PATIENT, "claim tasks")?;
+    caller.require(roles::TASKS, "claim tasks")?;
     let person = caller.person("claim a task")?;
     let mut tx = ctx.store.begin().await?;
     let task = visible_task(&mut tx, &caller, id).await?;
@@ -451,7 +451,7 @@ pub async fn unclaim(
     Ids([id]): Ids<1>,
     ApiJson(body): ApiJson<Unclaim>,
 ) -> ApiResult<Json<TaskView>> {
-    caller.require(roles::READ_PATIENT, "unclaim tasks")?;
+    caller.require(roles::TASKS, "unclaim tasks")?;
     let person = caller.person("give a task back")?;
     let mut tx = ctx.store.begin().await?;
     let task = visible_task(&mut tx, &caller, id).await?;
@@ -487,7 +487,7 @@ pub async fn attempt(
     Ids([id]): Ids<1>,
     ApiJson(body): ApiJson<NewAttempt>,
 ) -> ApiResult<(axum::http::StatusCode, Json<TaskEvent>)> {
-    caller.require(roles::READ_PATIENT, "record attempts")?;
+    caller.require(roles::TASKS, "record attempts")?;
     let person = caller.person("record an attempt")?;
     let mut tx = ctx.store.begin().await?;
     let task = visible_task(&mut tx, &caller, id).await?;
@@ -538,7 +538,7 @@ pub async fn close(
     Ids([id]): Ids<1>,
     ApiJson(body): ApiJson<Close>,
 ) -> ApiResult<Json<TaskView>> {
-    caller.require(roles::READ_PATIENT, "close tasks")?;
+    caller.require(roles::TASKS, "close tasks")?;
     let person = caller.person("close a task")?;
     let outcome: TaskOutcome = body
         .outcome

@@ -5,7 +5,9 @@
 //!
 //! The pages do what the API does, through the same store and engine calls, with the same
 //! roles (`roles::READ_PATIENT`, `WRITE_CONTACT_POINT`, `READ_APPOINTMENT`, …): a section the
-//! person's role may not see is left out, a change it may not make is refused. Every read of
+//! person's role may not see is left out, a change it may not make is refused. A low-threshold
+//! service is refused these pages altogether: it sees a patient only in its relay requests
+//! (Oppgaver), with what it needs to pass the message on. Every read of
 //! patient data and every change is audited as `staff:{id}`, a refusal too. A form with
 //! mistakes comes back (422) with what was typed and a message in bokmål by each wrong field;
 //! nothing is stored until all of it is right.
@@ -89,8 +91,7 @@ struct Rights {
 
 impl Rights {
     fn may(self, access: Access) -> bool {
-        access.roles.contains(&self.role)
-            && !(access.clinical && self.kind == OrganisationKind::LowThresholdService)
+        access.allows(self.role, self.kind)
     }
 }
 
@@ -131,10 +132,18 @@ async fn denied(ctx: &AppContext, session: &StaffSession, action: &str, patient_
     }
 }
 
-fn refusal(session: &StaffSession, doing: &str, who: &str) -> WebError {
+/// Why the person may not: a low-threshold service sees patients only in its relay requests;
+/// otherwise their role, and who may.
+fn refusal(session: &StaffSession, rights: Rights, access: Access, doing: &str) -> WebError {
+    if access.refuses_kind(rights.kind) {
+        return WebError::Refused(format!(
+            "Et lavterskeltilbud kan ikke {doing}. Dere ser pasienten bare i beskjedene som skal gis videre, under Oppgaver: navn, fødselsår, beskrivelsen og hva dere skal si."
+        ));
+    }
     WebError::Refused(format!(
-        "Rollen din ({}) kan ikke {doing}. Det kan {who}.",
-        role_label(session.role)
+        "Rollen din ({}) kan ikke {doing}. Det kan {}.",
+        role_label(session.role),
+        who(access)
     ))
 }
 
@@ -178,7 +187,7 @@ async fn open_patient(
     tx.commit().await?;
     if !rights.may(access) {
         denied(ctx, session, action, id).await;
-        return Err(refusal(session, doing, &who(access)));
+        return Err(refusal(session, rights, access, doing));
     }
     match found {
         Some(Ok(p)) => Ok(Some((p, rights))),
@@ -912,8 +921,9 @@ pub async fn search(
         denied(&ctx, &session, "patient.list", None).await;
         return Err(refusal(
             &session,
+            rights,
+            roles::READ_PATIENT,
             "slå opp pasienter",
-            &who(roles::READ_PATIENT),
         ));
     }
     search_page(&ctx, &session, rights, &q, None).await
@@ -1119,8 +1129,9 @@ pub async fn register(
         denied(&ctx, &session, "patient.create", None).await;
         return Err(refusal(
             &session,
+            rights,
+            roles::WRITE_PATIENT,
             "registrere pasienter",
-            &who(roles::WRITE_PATIENT),
         ));
     }
     let mut draft = Draft::new("ny", &form);
@@ -1875,8 +1886,9 @@ pub async fn add_contact_point(
         denied(&ctx, &session, "contact_point.add", Some(patient.id)).await;
         return Err(refusal(
             &session,
+            rights,
+            roles::SHARE_PATIENT,
             "legge til lavterskeltilbud eller oppsøkende team (det deler pasienten med tjenesten)",
-            &who(roles::SHARE_PATIENT),
         ));
     }
     let organisation_id = draft.opt("organisation_id").and_then(|o| {
@@ -2209,8 +2221,9 @@ async fn open_appointment(
         denied(ctx, session, action, pid).await;
         return Err(refusal(
             session,
+            rights,
+            roles::WRITE_APPOINTMENT,
             "endre timer",
-            &who(roles::WRITE_APPOINTMENT),
         ));
     }
     let patient = match visible {

@@ -13,7 +13,7 @@ use axum::extract::{Query, State};
 use chrono::{NaiveDate, NaiveTime, TimeDelta};
 use kontaktvei_scheduler::calendar::{oslo_date, oslo_instant};
 use kontaktvei_store::audit::Actor;
-use kontaktvei_store::reports;
+use kontaktvei_store::{organisations, reports};
 use minijinja::context;
 use serde::Deserialize;
 
@@ -68,7 +68,11 @@ pub async fn show(
     let mut tx = ctx.store.begin().await?;
     let reach = reports::reach(&mut tx, Some(session.organisation_id), from, to, now).await?;
     let r = reports::reachability(&mut tx, session.organisation_id, from, to, now).await?;
-    let may_see_names = roles::READ_APPOINTMENT.roles.contains(&session.role);
+    // Names only for those who may read patient records (not a low-threshold service).
+    let kind = organisations::get(&mut tx, session.organisation_id)
+        .await?
+        .kind;
+    let may_see_names = roles::READ_APPOINTMENT.allows(session.role, kind);
     let mut unreachable = Vec::new();
     if may_see_names {
         let actor = Actor {
