@@ -140,10 +140,8 @@ pub async fn serve(store: Store, clock: Arc<dyn Clock>, config: &Config) -> anyh
     let mailer = kontaktvei_channels::email::Mailer::from_config(&config.email)
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     let mail = tokio::spawn(kontaktvei_scheduler::mail::run(
-        ctx.store.clone(),
-        ctx.clock.clone(),
+        ctx.engine.clone(),
         mailer,
-        ctx.engine.public_base_url().to_owned(),
         Duration::from_millis(config.worker_interval_ms.max(1000)),
         stop.subscribe(),
     ));

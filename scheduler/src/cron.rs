@@ -121,10 +121,9 @@ impl Cron {
                 }
                 "digest" => {
                     let queued = crate::mail::compose(
-                        self.engine.store(),
+                        &self.engine,
                         now,
                         kontaktvei_store::staff::EmailDigest::Daily,
-                        self.engine.public_base_url(),
                     )
                     .await?;
                     tracing::info!(queued, "daily staff e-mail digest");

@@ -52,6 +52,8 @@ pub enum Error {
     Store(#[from] kontaktvei_store::Error),
     #[error("stored policy is unreadable: {0}")]
     Policy(#[from] serde_json::Error),
+    #[error("the shipped text cannot be rendered: {0}")]
+    Template(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

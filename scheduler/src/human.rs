@@ -154,13 +154,18 @@ impl Engine {
                 task.status
             )));
         }
-        if task.kind == TaskKind::Outreach && task.assignee_id != Some(by.staff_id) {
-            return Err(conflict(match task.assignee_id {
-                None => "claim the task before you close it: one person holds an outreach task",
-                Some(_) => {
-                    "another person holds this task; only they can close it (or ask them to hand it over)"
-                }
-            }));
+        // One person holds an outreach task, and a coordinator's follow-up once it is theirs:
+        // only they close it.
+        let held_by_another = task.assignee_id.is_some_and(|a| a != by.staff_id);
+        if task.kind == TaskKind::Outreach && task.assignee_id.is_none() {
+            return Err(conflict(
+                "claim the task before you close it: one person holds an outreach task",
+            ));
+        }
+        if held_by_another && task.kind != TaskKind::Relay {
+            return Err(conflict(
+                "another person holds this task; only they can close it (or ask them to hand it over)",
+            ));
         }
         if closing.outcome == TaskOutcome::Moved && closing.new_contact_point.is_none() {
             return Err(invalid(
@@ -347,7 +352,7 @@ impl Engine {
             let lead = staff::list_staff(&mut tx, t.organisation_id)
                 .await?
                 .into_iter()
-                .find(|s| s.team_lead);
+                .find(|s| s.team_lead && team_roles(t.kind).contains(&s.role));
             if let Some(lead) = lead {
                 tasks::reassign(
                     &mut tx,

@@ -6,13 +6,14 @@
 //! People choose `immediate` (composed every round), `daily` (composed by the 07:00 cron job)
 //! or `off`.
 
-use crate::engine::Result;
+use crate::engine::{Engine, Result};
 use chrono::{DateTime, TimeDelta, Utc};
 use kontaktvei_channels::email::{Mail, Mailer, SendError, Sent};
 use kontaktvei_store::emails::{self, EmailStatus};
 use kontaktvei_store::notifications::{self, NotificationKind};
 use kontaktvei_store::staff::{self, EmailDigest};
-use kontaktvei_store::{Clock, Id, Store};
+use kontaktvei_store::{Id, Store};
+use kontaktvei_templates::{self as templates, Lang};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,13 +26,8 @@ const SEND_LEASE: TimeDelta = TimeDelta::minutes(5);
 
 /// Turns unmailed notifications of people with this digest setting into one queued mail each.
 /// Returns how many mails were queued.
-pub async fn compose(
-    store: &Store,
-    now: DateTime<Utc>,
-    digest: EmailDigest,
-    public_base_url: &str,
-) -> Result<usize> {
-    let mut tx = store.begin().await?;
+pub async fn compose(engine: &Engine, now: DateTime<Utc>, digest: EmailDigest) -> Result<usize> {
+    let mut tx = engine.store().begin().await?;
     let pending = notifications::unmailed(&mut tx, digest.as_str(), 5000).await?;
     let mut by_staff: BTreeMap<Id, Vec<(Id, NotificationKind)>> = BTreeMap::new();
     for n in &pending {
@@ -57,26 +53,29 @@ pub async fn compose(
         if marked == 0 {
             continue;
         }
-        let lines: Vec<String> = counts
-            .values()
-            .map(|(kind, n)| format!("- {}", kind.summary_nb(*n)))
-            .collect();
-        let subject = match counts.values().next() {
-            Some((kind, n)) if counts.len() == 1 => format!("kontaktvei: {}", kind.summary_nb(*n)),
-            _ => format!("kontaktvei: {marked} nye varsler"),
+        // The organisation's own text for staff e-mail ("E-post til ansatte") if it has one.
+        let email = templates::StaffEmail {
+            staff_name: person.name.clone(),
+            count: marked,
+            lines: counts
+                .values()
+                .map(|(kind, n)| kind.summary_nb(*n))
+                .collect(),
+            link: format!("{}/staff", engine.public_base_url().trim_end_matches('/')),
         };
-        let body = format!(
-            "Hei {name},\n\nDu har:\n{lines}\n\nSe hva det gjelder på {base}/staff\n\n\
-             Denne e-posten inneholder ingen pasientopplysninger; logg inn for å se dem.\n\
-             {cadence}\n",
-            name = person.name,
-            lines = lines.join("\n"),
-            base = public_base_url.trim_end_matches('/'),
-            cadence = match digest {
-                EmailDigest::Daily => "Du får en samlet e-post hver morgen kl. 07.",
-                _ => "Vil du heller ha én samlet e-post om dagen, be administratoren endre det.",
-            },
-        );
+        let overrides = engine.overrides(&mut tx, person.organisation_id).await?;
+        let catalog = engine.catalog();
+        let rendered = match catalog.render_staff_email(&Lang::NB, &email, &overrides) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(organisation_id = %person.organisation_id, error = %e, "the organisation's staff e-mail text failed; the default is used");
+                catalog
+                    .render_staff_email(&Lang::NB, &email, &templates::Overrides::new())
+                    .map_err(|e| crate::engine::Error::Template(e.to_string()))?
+            }
+        };
+        let subject = rendered.title.unwrap_or_else(|| "kontaktvei".to_owned());
+        let body = rendered.text;
         emails::enqueue(
             &mut tx,
             staff_id,
@@ -147,20 +146,18 @@ pub async fn send_due(store: &Store, mailer: &Mailer, now: DateTime<Utc>) -> Res
 
 /// The mail loop of a running server: compose and send every interval until shutdown.
 pub async fn run(
-    store: Store,
-    clock: Arc<dyn Clock>,
+    engine: Arc<Engine>,
     mailer: Mailer,
-    public_base_url: String,
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
     tracing::info!(transport = %mailer.describe(), "staff e-mail worker started");
     loop {
-        let now = clock.now();
-        if let Err(e) = compose(&store, now, EmailDigest::Immediate, &public_base_url).await {
+        let now = engine.now();
+        if let Err(e) = compose(&engine, now, EmailDigest::Immediate).await {
             tracing::error!(error = %e, "composing staff e-mail failed; retrying next interval");
         }
-        if let Err(e) = send_due(&store, &mailer, now).await {
+        if let Err(e) = send_due(engine.store(), &mailer, now).await {
             tracing::error!(error = %e, "sending staff e-mail failed; retrying next interval");
         }
         tokio::select! {
