@@ -385,6 +385,9 @@ async fn refuse(tx: &mut Tx, id: Id, doing: &str) -> Error {
             "cannot {doing}: the task is already {} (reload to see its outcome)",
             t.status
         )),
+        Ok(t) if t.assignee_id.is_none() => Error::Conflict(format!(
+            "cannot {doing}: nobody holds this task; it is open for the team to claim"
+        )),
         Ok(_) => Error::Conflict(format!(
             "cannot {doing}: another person holds this task; ask them to unclaim it or hand it over"
         )),
