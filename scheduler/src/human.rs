@@ -349,10 +349,16 @@ impl Engine {
             .await?;
             // Nobody let go of it: the team lead holds it now, by name, until they give it to
             // someone (or back to the team, with a reason).
-            let lead = staff::list_staff(&mut tx, t.organisation_id)
+            // A lead who does this work, else any lead of the organisation.
+            let leads: Vec<_> = staff::list_staff(&mut tx, t.organisation_id)
                 .await?
                 .into_iter()
-                .find(|s| s.team_lead && team_roles(t.kind).contains(&s.role));
+                .filter(|s| s.team_lead)
+                .collect();
+            let lead = leads
+                .iter()
+                .find(|s| team_roles(t.kind).contains(&s.role))
+                .or(leads.first());
             if let Some(lead) = lead {
                 tasks::reassign(
                     &mut tx,
