@@ -170,8 +170,10 @@ enum Event {
         reference: String,
         status: ReportStatus,
     },
+    /// The patient texts back the code of `notice`.
     Reply {
         patient: usize,
+        notice: Id,
         text: String,
     },
     /// The patient read a letter and answers with its code.
@@ -734,6 +736,7 @@ impl<'a> World<'a> {
                     when,
                     Event::Reply {
                         patient: p,
+                        notice: m.notice_id,
                         text: code,
                     },
                 );
@@ -897,11 +900,22 @@ impl<'a> World<'a> {
                     .await?;
                 tx.commit().await?;
             }
-            Event::Reply { patient: p, text } => {
+            Event::Reply {
+                patient: p,
+                notice,
+                text,
+            } => {
                 let Some(from) = self.patients[p].number.clone() else {
                     return Ok(());
                 };
                 let mut tx = self.store.begin().await?;
+                // A late answer to a notice already settled changes nothing for it, and is not
+                // sent: codes are unique among open notices only, so at this scale a stale
+                // code would now and then match another patient's open notice by chance (the
+                // codes are random, not seeded), and the same seed must give the same figures.
+                if !notices::get(&mut tx, notice).await?.status.is_open() {
+                    return Ok(());
+                }
                 self.engine
                     .inbound_sms(
                         &mut tx,
@@ -926,6 +940,10 @@ impl<'a> World<'a> {
                     && let Some(from) = self.patients[p].number.clone()
                 {
                     let mut tx = self.store.begin().await?;
+                    // As with a reply: a settled notice's code is not sent (see above).
+                    if !notices::get(&mut tx, notice).await?.status.is_open() {
+                        return Ok(());
+                    }
                     self.engine
                         .inbound_sms(
                             &mut tx,
