@@ -251,15 +251,19 @@ struct World<'a> {
     attempts: HashMap<Id, u32>,
     /// Each notice's place in its patient's order, read once.
     notice_keys: HashMap<Id, NoticeKey>,
+    /// Which of its patient's bookings each appointment is (its ids are random).
+    booking_number: HashMap<Id, u64>,
 }
 
 /// Where a notice stands among a patient's others, without its id (random): when it was
-/// made, its kind, and the appointment it is for (two reminders can be made in one instant).
-type NoticeKey = (DateTime<Utc>, &'static str, Option<DateTime<Utc>>);
-
-fn notice_key(n: &notices::Notice) -> NoticeKey {
-    (n.created_at, n.kind.as_str(), n.deadline)
-}
+/// made, its kind, the appointment's time, and which of the patient's bookings it is for (two
+/// reminders can be made in one instant for two appointments at the same time).
+type NoticeKey = (
+    DateTime<Utc>,
+    &'static str,
+    Option<DateTime<Utc>>,
+    Option<u64>,
+);
 
 fn code_in(text: &str) -> Option<String> {
     text.split(|c: char| !c.is_ascii_alphanumeric())
@@ -350,6 +354,7 @@ impl<'a> World<'a> {
             no_shows: 0,
             attempts: HashMap::new(),
             notice_keys: HashMap::new(),
+            booking_number: HashMap::new(),
         };
         world.populate().await?;
         Ok(world)
@@ -773,6 +778,7 @@ impl<'a> World<'a> {
                 .await?;
                 self.engine.plan(&mut tx, &notice).await?;
                 tx.commit().await?;
+                self.booking_number.insert(appointment.id, k);
                 self.appointments += 1;
                 self.last_appointment = self.last_appointment.max(starts_at);
                 self.schedule(
@@ -1036,7 +1042,7 @@ impl<'a> World<'a> {
                 .body
                 .as_deref()
                 .and_then(|b| serde_json::from_str(b).ok());
-            let order = (p, notice_key(&notice), step.position);
+            let order = (p, self.notice_key(&notice), step.position);
             work.push((order, l, message.map(|m| m.code)));
         }
         tx.commit().await?;
@@ -1232,6 +1238,13 @@ impl<'a> World<'a> {
         Ok(())
     }
 
+    fn notice_key(&self, n: &notices::Notice) -> NoticeKey {
+        let booking = n
+            .appointment_id
+            .and_then(|a| self.booking_number.get(&a).copied());
+        (n.created_at, n.kind.as_str(), n.deadline, booking)
+    }
+
     /// Reads the ordering key of the notices not seen before (a key never changes).
     async fn learn_notice_keys(&mut self, ids: &[Id]) -> Result<(), SimError> {
         let missing: Vec<Id> = ids
@@ -1244,7 +1257,7 @@ impl<'a> World<'a> {
         }
         let mut tx = self.store.begin_read().await?;
         for id in missing {
-            let key = notice_key(&notices::get(&mut tx, id).await?);
+            let key = self.notice_key(&notices::get(&mut tx, id).await?);
             self.notice_keys.insert(id, key);
         }
         tx.commit().await?;
@@ -1265,7 +1278,7 @@ impl<'a> World<'a> {
                 let p = *self.by_id.get(&t.patient_id)?;
                 let key = match t.notice_id {
                     Some(n) => self.notice_keys[&n],
-                    None => (t.created_at, "", None),
+                    None => (t.created_at, "", None, None),
                 };
                 Some((p, key, t))
             })
