@@ -429,8 +429,10 @@ impl Engine {
                 count += 1;
             }
         }
-        for h in handovers::unanswered(&mut tx, now - HANDOVER_REMINDER).await? {
-            if handovers::mark_reminded(&mut tx, h.id, now).await? {
+        // An offer nobody answers is brought up again every day until someone does.
+        let before = now - HANDOVER_REMINDER;
+        for h in handovers::unanswered(&mut tx, before).await? {
+            if handovers::mark_reminded(&mut tx, h.id, before, now).await? {
                 let about = about_handover(&h);
                 notifications::notify(
                     &mut tx,

@@ -1182,6 +1182,16 @@ async fn a_hand_over_is_offered_then_accepted(backend: &str) {
                 .await
                 .contains(&NotificationKind::HandoverPending)
         );
+        // Still unanswered a day later: reminded again, once more, not every round.
+        w.advance(TimeDelta::hours(12)).await;
+        w.advance(TimeDelta::hours(13)).await;
+        let pending = w
+            .told(nurse)
+            .await
+            .iter()
+            .filter(|k| **k == NotificationKind::HandoverPending)
+            .count();
+        assert_eq!(pending, 2, "reminded each day until someone answers");
         let mut tx = w.store.begin().await.unwrap();
         assert!(
             w.engine

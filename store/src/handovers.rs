@@ -202,7 +202,7 @@ pub async fn unanswered(tx: &mut Tx, before: DateTime<Utc>) -> Result<Vec<Handov
         sqlx::query_as(concat!(
             "SELECT ",
             handover_columns!(),
-            " FROM handovers WHERE status = 'offered' AND reminded_at IS NULL AND offered_at < $1
+            " FROM handovers WHERE status = 'offered' AND COALESCE(reminded_at, offered_at) < $1
              ORDER BY offered_at LIMIT 200"
         ))
         .bind(before)
@@ -211,13 +211,22 @@ pub async fn unanswered(tx: &mut Tx, before: DateTime<Utc>) -> Result<Vec<Handov
     }))
 }
 
-pub async fn mark_reminded(tx: &mut Tx, id: Id, now: DateTime<Utc>) -> Result<bool> {
+/// Notes a reminder of an offer last offered or reminded before `before` (compare-and-set: of
+/// two instances chasing at once, one reminds).
+pub async fn mark_reminded(
+    tx: &mut Tx,
+    id: Id,
+    before: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
     Ok(on_tx!(tx, |c| {
         sqlx::query(
-            "UPDATE handovers SET reminded_at = $2 WHERE id = $1 AND reminded_at IS NULL AND status = 'offered'",
+            "UPDATE handovers SET reminded_at = $2
+             WHERE id = $1 AND status = 'offered' AND COALESCE(reminded_at, offered_at) < $3",
         )
         .bind(id)
         .bind(now)
+        .bind(before)
         .execute(c)
         .await?
         .rows_affected()
