@@ -6,14 +6,14 @@ mod common;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Europe::Oslo;
-use common::FreshDb;
+use common::{FreshDb, both};
 use kontaktvei_scheduler::calendar::PostalCalendar;
 use kontaktvei_scheduler::cron::Cron;
 use kontaktvei_scheduler::{Engine, EngineConfig};
 
 use kontaktvei_scheduler::human::{Closing, Offer, Person};
 use kontaktvei_store::acks::AckMethod;
-use kontaktvei_store::appointments::{self, AppointmentStatus, NewAppointment};
+use kontaktvei_store::appointments::{self, AppointmentStatus};
 use kontaktvei_store::contact_points::{self, NewContactPoint};
 use kontaktvei_store::handovers::{HandoverStatus, SubjectKind};
 use kontaktvei_store::notices::{self, Notice, NoticeStatus};
@@ -141,20 +141,14 @@ impl World {
 
     /// Books an appointment at `starts_at` and plans its notice, as the gateway does.
     async fn book(&self, patient_id: Id, starts_at: DateTime<Utc>) -> Notice {
-        let mut tx = self.store.begin().await.unwrap();
-        let new = NewAppointment {
+        common::book_and_plan(
+            &self.store,
+            &self.engine,
+            self.clinic,
             patient_id,
             starts_at,
-            duration_minutes: 30,
-            place: "Storgata 36".into(),
-            kind: appointments::AppointmentKind::InPerson,
-        };
-        let (_, notice) = appointments::book(&mut tx, self.clinic, new, "test", self.now())
-            .await
-            .unwrap();
-        self.engine.plan(&mut tx, &notice).await.unwrap();
-        tx.commit().await.unwrap();
-        notice
+        )
+        .await
     }
 
     /// What the worker does each round: the engine, then the scheduled jobs that are due.
@@ -331,17 +325,6 @@ async fn on(backend: &str, start: DateTime<Utc>, scenario: impl AsyncFnOnce(Worl
     scenario(world).await;
     store.close().await;
     db.remove().await;
-}
-
-macro_rules! both {
-    ($($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { super::$name("sqlite").await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { super::$name("postgres").await }
-        }
-    )+};
 }
 
 use ChannelKind::*;

@@ -9,7 +9,7 @@ mod common;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Europe::Oslo;
-use common::FreshDb;
+use common::{FreshDb, both};
 use kontaktvei_scheduler::calendar::PostalCalendar;
 use kontaktvei_scheduler::{Engine, EngineConfig, Round};
 use kontaktvei_store::appointments::{self, NewAppointment};
@@ -306,17 +306,6 @@ async fn every_step_is_sent_exactly_once(backend: &str) {
 
 async fn expiring_windows_escalate_exactly_once(backend: &str) {
     two_engines(backend, true).await;
-}
-
-macro_rules! both {
-    ($($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { super::$name("sqlite").await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { super::$name("postgres").await }
-        }
-    )+};
 }
 
 both!(

@@ -8,7 +8,7 @@ mod common;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Europe::Oslo;
-use common::FreshDb;
+use common::{FreshDb, both};
 use kontaktvei_channels::email::Mailer;
 use kontaktvei_scheduler::calendar::PostalCalendar;
 use kontaktvei_scheduler::cron::Cron;
@@ -22,7 +22,7 @@ use kontaktvei_store::organisations::{self, NewOrganisation, OrganisationKind};
 use kontaktvei_store::patients::{self, NewPatient};
 use kontaktvei_store::staff::{self, EmailDigest, NewStaff, Role};
 use kontaktvei_store::tasks::{self, TaskKind, TaskOutcome};
-use kontaktvei_store::{Clock, Id, ManualClock, Store, StoreOptions, appointments, steps};
+use kontaktvei_store::{Clock, Id, ManualClock, Store, StoreOptions, steps};
 use kontaktvei_store::{contact_points, contact_points::NewContactPoint};
 use std::sync::Arc;
 
@@ -197,20 +197,14 @@ impl World {
 
     /// Books an appointment at `starts_at` and plans its notice, as the gateway does.
     async fn book(&self, patient_id: Id, starts_at: DateTime<Utc>) -> Notice {
-        let mut tx = self.store.begin().await.unwrap();
-        let new = appointments::NewAppointment {
+        common::book_and_plan(
+            &self.store,
+            &self.engine,
+            self.clinic,
             patient_id,
             starts_at,
-            duration_minutes: 30,
-            place: "Storgata 36".into(),
-            kind: appointments::AppointmentKind::InPerson,
-        };
-        let (_, notice) = appointments::book(&mut tx, self.clinic, new, "test", self.now())
-            .await
-            .unwrap();
-        self.engine.plan(&mut tx, &notice).await.unwrap();
-        tx.commit().await.unwrap();
-        notice
+        )
+        .await
     }
 
     /// One round of a running server: the worker (engine, then the scheduled jobs that are
@@ -338,17 +332,6 @@ async fn on(backend: &str, start: DateTime<Utc>, scenario: impl AsyncFnOnce(Worl
     scenario(world).await;
     store.close().await;
     db.remove().await;
-}
-
-macro_rules! both {
-    ($($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { super::$name("sqlite").await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { super::$name("postgres").await }
-        }
-    )+};
 }
 
 fn subjects(mails: &[StaffEmail]) -> Vec<&str> {

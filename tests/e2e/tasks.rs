@@ -551,6 +551,19 @@ async fn task_of(app: &App, key: &str, query: &str, pid: &str) -> Value {
     .await
 }
 
+/// The id of the patient's outreach task once it exists, after `nurse` has claimed it.
+async fn claimed_task(app: &App, nurse: &str, pid: &str) -> String {
+    let id = task_of(app, nurse, "", pid).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = app
+        .post(nurse, &format!("/tasks/{id}/claim"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    id
+}
+
 /// The patients of the tasks `query` lists, sorted.
 async fn patients_listed(app: &App, key: &str, query: &str) -> Vec<String> {
     let mut ids: Vec<String> = tasks(app, key, query)
@@ -608,12 +621,7 @@ async fn the_task_list_narrows_by_filter(app: App) {
     book(&app, &clinic, &claimed, &later).await;
     let open = outreach_patient(&app, &clinic, &team_id, "Berit Åpen", None).await;
     book(&app, &clinic, &open, &later).await;
-    let task = task_of(&app, &nurse, "", &claimed).await;
-    let claimed_task = task["id"].as_str().unwrap().to_owned();
-    let (status, body) = app
-        .post(&nurse, &format!("/tasks/{claimed_task}/claim"), json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let held = claimed_task(&app, &nurse, &claimed).await;
     // One whose appointment is in seconds: nobody claims it in time, so the lead holds it,
     // and it runs past due.
     let soon = (app.now() + chrono::TimeDelta::seconds(3)).to_rfc3339();
@@ -683,7 +691,7 @@ async fn the_task_list_narrows_by_filter(app: App) {
     let (status, body) = app
         .post(
             &nurse,
-            &format!("/tasks/{claimed_task}/close"),
+            &format!("/tasks/{held}/close"),
             json!({"outcome": "met_and_informed"}),
         )
         .await;
@@ -694,7 +702,7 @@ async fn the_task_list_narrows_by_filter(app: App) {
     );
     let closed = tasks(&app, &team, "?status=closed").await;
     assert_eq!(closed.len(), 1, "{closed:?}");
-    assert_eq!(closed[0]["id"], claimed_task.as_str());
+    assert_eq!(closed[0]["id"], held.as_str());
     assert_eq!(closed[0]["outcome"], "met_and_informed");
     assert_eq!(
         patients_listed(&app, &team, "?status=open,closed").await,
@@ -733,12 +741,7 @@ async fn a_nurse_gives_a_task_back_with_a_reason(app: App) {
     let (colleague_id, colleague) = person(&app, &team, "Kåre Kollega", "outreach", None).await;
     let pid = outreach_patient(&app, &clinic, &team_id, "Ola Nordmann", None).await;
     book(&app, &clinic, &pid, &in_minutes(10 * 24 * 60)).await;
-    let task = task_of(&app, &nurse, "", &pid).await;
-    let id = task["id"].as_str().unwrap().to_owned();
-    let (status, body) = app
-        .post(&nurse, &format!("/tasks/{id}/claim"), json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let id = claimed_task(&app, &nurse, &pid).await;
 
     // No reason, or a blank one: refused, naming `reason`; the nurse still holds it.
     for body in [json!({"reason": "   "}), json!({})] {
@@ -844,14 +847,7 @@ async fn a_declined_or_withdrawn_offer_leaves_the_task_with_the_nurse(app: App) 
     let (colleague_id, colleague) = person(&app, &team, "Kåre Kollega", "outreach", None).await;
     let pid = outreach_patient(&app, &clinic, &team_id, "Ola Nordmann", None).await;
     book(&app, &clinic, &pid, &in_minutes(10 * 24 * 60)).await;
-    let id = task_of(&app, &nurse, "", &pid).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (status, body) = app
-        .post(&nurse, &format!("/tasks/{id}/claim"), json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let id = claimed_task(&app, &nurse, &pid).await;
     let offer = |note: &'static str| {
         let (app, nurse, id, to) = (&app, &nurse, &id, &colleague_id);
         async move {
@@ -1017,14 +1013,7 @@ async fn wrong_contact_fails_the_contact_point_and_escalates(app: App) {
     let (_, nurse) = person(&app, &team, "Nina Sykepleier", "outreach", None).await;
     let pid = outreach_patient(&app, &clinic, &team_id, "Ola Nordmann", Some(&kari_id)).await;
     let notice_id = book(&app, &clinic, &pid, &in_minutes(10 * 24 * 60)).await;
-    let id = task_of(&app, &nurse, "", &pid).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (status, body) = app
-        .post(&nurse, &format!("/tasks/{id}/claim"), json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let id = claimed_task(&app, &nurse, &pid).await;
     assert!(notifications(&app, &kari).await.is_empty());
 
     let (status, closed) = app
@@ -1077,14 +1066,7 @@ async fn admitted_asks_the_coordinator_to_decide(app: App) {
     let (_, nurse) = person(&app, &team, "Nina Sykepleier", "outreach", None).await;
     let pid = outreach_patient(&app, &clinic, &team_id, "Ola Nordmann", Some(&kari_id)).await;
     let notice_id = book(&app, &clinic, &pid, &in_minutes(10 * 24 * 60)).await;
-    let id = task_of(&app, &nurse, "", &pid).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (status, body) = app
-        .post(&nurse, &format!("/tasks/{id}/claim"), json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let id = claimed_task(&app, &nurse, &pid).await;
 
     let (status, closed) = app
         .post(

@@ -82,3 +82,44 @@ impl FreshDb {
         }
     }
 }
+
+/// Runs each named scenario `async fn name(backend: &str)` as two tests, on SQLite and on
+/// PostgreSQL. (Not every file that includes this module uses it.)
+#[allow(unused_macros)]
+macro_rules! both {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() { super::$name("sqlite").await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() { super::$name("postgres").await }
+        }
+    )+};
+}
+#[allow(unused_imports)]
+pub(crate) use both;
+
+/// Books an appointment at `starts_at` for the clinic and plans its notice, as the gateway does.
+pub async fn book_and_plan(
+    store: &Store,
+    engine: &kontaktvei_scheduler::Engine,
+    clinic: kontaktvei_store::Id,
+    patient_id: kontaktvei_store::Id,
+    starts_at: chrono::DateTime<chrono::Utc>,
+) -> kontaktvei_store::notices::Notice {
+    use kontaktvei_store::appointments::{self, AppointmentKind, NewAppointment};
+    let mut tx = store.begin().await.unwrap();
+    let new = NewAppointment {
+        patient_id,
+        starts_at,
+        duration_minutes: 30,
+        place: "Storgata 36".into(),
+        kind: AppointmentKind::InPerson,
+    };
+    let (_, notice) = appointments::book(&mut tx, clinic, new, "test", engine.now())
+        .await
+        .unwrap();
+    engine.plan(&mut tx, &notice).await.unwrap();
+    tx.commit().await.unwrap();
+    notice
+}
