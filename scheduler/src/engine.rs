@@ -347,15 +347,17 @@ impl Engine {
                     .unwrap_or_else(|| templates::render(templates::Medium::InPerson, &ctx)),
             });
         }
-        notices::set_templates_used(tx, notice.id, lang_used.as_str(), &used).await?;
-
         let ids = steps::insert_plan(tx, notice.id, &steps, now).await?;
         notices::activate(
             tx,
             notice.id,
-            &serde_json::to_value(&policy)?,
-            &acks::hash(&code),
-            &acks::hash(&token),
+            &notices::Activation {
+                policy: &serde_json::to_value(&policy)?,
+                code_hash: &acks::hash(&code),
+                token_hash: &acks::hash(&token),
+                template_lang: lang_used.as_str(),
+                templates_used: &used,
+            },
             now,
         )
         .await?;
@@ -583,16 +585,25 @@ impl Engine {
         )
         .await?;
         // The key is noted before the provider is called, so a delivery report that overtakes
-        // our own bookkeeping still finds its step.
-        for step in &leased {
-            steps::set_idempotency_key(&mut tx, step.id, &idempotency_key(step)).await?;
+        // our own bookkeeping still finds its step. What each send needs is read in the same
+        // transaction: one statement for the notice, its patient and organisation, and one for
+        // the contact point.
+        let mut ready = Vec::with_capacity(leased.len());
+        for step in leased {
+            steps::set_idempotency_key(&mut tx, step.id, &idempotency_key(&step)).await?;
+            let facts = notices::dispatch_facts(&mut tx, step.notice_id).await?;
+            let cp = match step.contact_point_id {
+                Some(id) => Some(contact_points::get(&mut tx, id).await?),
+                None => None,
+            };
+            ready.push((step, facts, cp));
         }
         tx.commit().await?;
-        let count = leased.len();
+        let count = ready.len();
         // Providers answer in tens to hundreds of milliseconds: send several at a time.
-        stream::iter(leased)
-            .for_each_concurrent(DISPATCH_CONCURRENCY, |step| async move {
-                if let Err(e) = self.dispatch(&step).await {
+        stream::iter(ready)
+            .for_each_concurrent(DISPATCH_CONCURRENCY, |(step, facts, cp)| async move {
+                if let Err(e) = self.dispatch(&step, facts, cp).await {
                     // The lease runs out and the step is tried again; nothing is lost.
                     tracing::error!(step_id = %step.id, error = %e, "dispatch failed");
                 }
@@ -601,47 +612,38 @@ impl Engine {
         Ok(count)
     }
 
-    async fn dispatch(&self, step: &Step) -> Result<()> {
+    async fn dispatch(
+        &self,
+        step: &Step,
+        facts: notices::DispatchFacts,
+        cp: Option<ContactPoint>,
+    ) -> Result<()> {
         let Some(channel) = self.channels.get(&step.channel).cloned() else {
             return Ok(());
         };
-        let (dispatch, policy, cp) = {
-            let mut tx = self.store.begin_read().await?;
-            let notice = notices::get(&mut tx, step.notice_id).await?;
-            let cp = match step.contact_point_id {
-                Some(id) => Some(contact_points::get(&mut tx, id).await?),
-                None => None,
-            };
-            let patient = patients::get(&mut tx, notice.patient_id).await?;
-            let policy = self.policy_of(&mut tx, notice.id).await?;
-            let sender = organisations::get(&mut tx, notice.organisation_id)
-                .await?
-                .sms_sender;
-            tx.commit().await?;
-            let dispatch = Dispatch {
-                notice_id: notice.id,
-                step_id: step.id,
-                patient_id: notice.patient_id,
-                organisation_id: notice.organisation_id,
-                contact_point_id: step.contact_point_id,
-                phone: cp.as_ref().and_then(|c| c.phone.clone()),
-                sender,
-                task_organisation_id: cp.as_ref().and_then(|c| c.organisation_id),
-                coordinator_id: patient.coordinator_id,
-                body: step.body.clone().unwrap_or_default(),
-                idempotency_key: idempotency_key(step),
-                valid_until: notice.deadline,
-                // A person's task must be claimed within the claim window; a relay request is
-                // due when its window ends.
-                due_by: if step.channel.held_by_a_person() {
-                    plan::claim_by(self.now(), notice.deadline, &policy)
-                } else {
-                    step.window_ends_at
-                        .or(notice.deadline)
-                        .unwrap_or(self.now() + policy.outreach_claim_window())
-                },
-            };
-            (dispatch, policy, cp)
+        let policy = Policy::from_stored(facts.policy_snapshot())?;
+        let dispatch = Dispatch {
+            notice_id: step.notice_id,
+            step_id: step.id,
+            patient_id: facts.patient_id,
+            organisation_id: facts.organisation_id,
+            contact_point_id: step.contact_point_id,
+            phone: cp.as_ref().and_then(|c| c.phone.clone()),
+            sender: facts.sms_sender,
+            task_organisation_id: cp.as_ref().and_then(|c| c.organisation_id),
+            coordinator_id: facts.coordinator_id,
+            body: step.body.clone().unwrap_or_default(),
+            idempotency_key: idempotency_key(step),
+            valid_until: facts.deadline,
+            // A person's task must be claimed within the claim window; a relay request is
+            // due when its window ends.
+            due_by: if step.channel.held_by_a_person() {
+                plan::claim_by(self.now(), facts.deadline, &policy)
+            } else {
+                step.window_ends_at
+                    .or(facts.deadline)
+                    .unwrap_or(self.now() + policy.outreach_claim_window())
+            },
         };
         // An SMS that would arrive after the appointment is not sent (it waited out quiet hours
         // or a retry too long): the step is too late, and the next one takes over.

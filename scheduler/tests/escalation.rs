@@ -1361,6 +1361,28 @@ async fn a_failed_delivery_escalates_at_once(backend: &str) {
             .report_failure(&mut tx, sms.id, "undeliverable")
             .await
             .unwrap();
+        // Each move left one event, written with it; the repeated report moved nothing.
+        let sms_events: Vec<_> = steps::events_for_notice(&mut tx, notice.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.step_id == sms.id)
+            .map(|e| (e.status, e.detail))
+            .collect();
+        assert_eq!(
+            sms_events.last(),
+            Some(&(Failed, Some("undeliverable".into()))),
+            "{sms_events:?}"
+        );
+        assert_eq!(
+            sms_events.iter().filter(|(s, _)| *s == Failed).count(),
+            1,
+            "{sms_events:?}"
+        );
+        assert!(
+            sms_events.iter().any(|(s, _)| *s == StepStatus::Sent),
+            "{sms_events:?}"
+        );
         tx.commit().await.unwrap();
         let summary = w.summary(&notice).await;
         assert_eq!(summary[0], (Sms, Failed, Some("undeliverable".into())));

@@ -196,25 +196,21 @@ pub async fn set_holder(tx: &mut Tx, id: Id, staff_id: Id, now: DateTime<Utc>) -
     Ok(())
 }
 
-/// Stores the plan's policy snapshot and the hashes of the ack code and link token, and marks
-/// the notice active.
-pub async fn activate(
-    tx: &mut Tx,
-    id: Id,
-    policy: &serde_json::Value,
-    code_hash: &str,
-    token_hash: &str,
-    now: DateTime<Utc>,
-) -> Result<()> {
+/// Stores the plan's policy snapshot, the hashes of the ack code and link token and where its
+/// texts came from, and marks the notice active.
+pub async fn activate(tx: &mut Tx, id: Id, a: &Activation<'_>, now: DateTime<Utc>) -> Result<()> {
     on_tx!(tx, |c| {
         sqlx::query(
-            "UPDATE notices SET status = 'active', policy = $2, ack_code_hash = $3, link_token_hash = $4, updated_at = $5
+            "UPDATE notices SET status = 'active', policy = $2, ack_code_hash = $3, link_token_hash = $4,
+                    template_lang = $5, templates_used = $6, updated_at = $7
              WHERE id = $1 AND status = 'pending'",
         )
         .bind(id)
-        .bind(sqlx::types::Json(policy))
-        .bind(code_hash)
-        .bind(token_hash)
+        .bind(sqlx::types::Json(a.policy))
+        .bind(a.code_hash)
+        .bind(a.token_hash)
+        .bind(a.template_lang)
+        .bind(sqlx::types::Json(a.templates_used))
         .bind(now)
         .execute(c)
         .await?
@@ -223,23 +219,16 @@ pub async fn activate(
     Ok(())
 }
 
-/// Records which language and template versions the notice's texts came from.
-pub async fn set_templates_used(
-    tx: &mut Tx,
-    id: Id,
-    lang: &str,
-    used: &std::collections::BTreeMap<String, String>,
-) -> Result<()> {
-    on_tx!(tx, |c| {
-        sqlx::query("UPDATE notices SET template_lang = $2, templates_used = $3 WHERE id = $1")
-            .bind(id)
-            .bind(lang)
-            .bind(sqlx::types::Json(used))
-            .execute(c)
-            .await?
-            .rows_affected()
-    });
-    Ok(())
+/// What a notice is activated with.
+#[derive(Debug)]
+pub struct Activation<'a> {
+    /// The policy it is planned under (a snapshot: later policy edits do not touch it).
+    pub policy: &'a serde_json::Value,
+    pub code_hash: &'a str,
+    pub token_hash: &'a str,
+    /// The language its texts were written in, and per channel the template version used.
+    pub template_lang: &'a str,
+    pub templates_used: &'a std::collections::BTreeMap<String, String>,
 }
 
 /// Whether an open notice already uses this ack code (codes are unique among open notices).
@@ -290,6 +279,42 @@ pub async fn policy_snapshot(tx: &mut Tx, id: Id) -> Result<Option<serde_json::V
             .await?
     });
     Ok(row.flatten().map(|j| j.0))
+}
+
+/// What the engine needs to send one of a notice's steps, read in one statement: the notice's
+/// patient, organisation, deadline and policy snapshot, the patient's coordinator and the
+/// organisation's SMS sender name.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DispatchFacts {
+    pub patient_id: Id,
+    pub organisation_id: Id,
+    pub deadline: Option<DateTime<Utc>>,
+    policy: Option<sqlx::types::Json<serde_json::Value>>,
+    pub coordinator_id: Option<Id>,
+    pub sms_sender: Option<String>,
+}
+
+impl DispatchFacts {
+    /// The policy the notice was planned under, as [`policy_snapshot`] gives it.
+    pub fn policy_snapshot(&self) -> Option<serde_json::Value> {
+        self.policy.as_ref().map(|j| j.0.clone())
+    }
+}
+
+pub async fn dispatch_facts(tx: &mut Tx, id: Id) -> Result<DispatchFacts> {
+    on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT n.patient_id, n.organisation_id, n.deadline, n.policy, p.coordinator_id, o.sms_sender
+             FROM notices n
+             JOIN patients p ON p.id = n.patient_id
+             JOIN organisations o ON o.id = n.organisation_id
+             WHERE n.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+    })
+    .ok_or(Error::NotFound("notice"))
 }
 
 pub async fn get(tx: &mut Tx, id: Id) -> Result<Notice> {

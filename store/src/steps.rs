@@ -179,28 +179,54 @@ pub async fn insert_plan(
     for (position, s) in steps.iter().enumerate() {
         let id = Id::new(now);
         let position = i32::try_from(position).unwrap_or(i32::MAX);
-        on_tx!(tx, |c| {
-            sqlx::query(
+        // The step and its first event in one round trip (as in `transition`).
+        macro_rules! insert {
+            ($sql:expr, $c:expr) => {
+                sqlx::query($sql)
+                    .bind(id)
+                    .bind(notice_id)
+                    .bind(position)
+                    .bind(s.channel)
+                    .bind(s.contact_point_id)
+                    .bind(s.status)
+                    .bind(&s.reason)
+                    .bind(s.due_at)
+                    .bind(s.window_ends_at)
+                    .bind(&s.body)
+                    .bind(now)
+                    .bind(Id::new(now))
+                    .execute($c)
+                    .await?
+                    .rows_affected()
+            };
+        }
+        macro_rules! values {
+            () => {
                 "INSERT INTO steps (id, notice_id, position, channel, contact_point_id, status, reason, due_at,
                                     window_ends_at, body, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
-            )
-            .bind(id)
-            .bind(notice_id)
-            .bind(position)
-            .bind(s.channel)
-            .bind(s.contact_point_id)
-            .bind(s.status)
-            .bind(&s.reason)
-            .bind(s.due_at)
-            .bind(s.window_ends_at)
-            .bind(&s.body)
-            .bind(now)
-            .execute(&mut *c)
-            .await?
-            .rows_affected()
-        });
-        record_event(tx, id, s.status, s.reason.as_deref(), now).await?;
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)"
+            };
+        }
+        match &mut tx.inner {
+            TxInner::Postgres(t) => insert!(
+                concat!(
+                    "WITH new_step AS (",
+                    values!(),
+                    " RETURNING id)
+                     INSERT INTO step_events (id, step_id, at, status, detail)
+                     SELECT $12, id, $11, $6, $7 FROM new_step"
+                ),
+                &mut **t
+            ),
+            TxInner::Sqlite(t) => insert!(
+                concat!(
+                    values!(),
+                    ";
+                     INSERT INTO step_events (id, step_id, at, status, detail) VALUES ($12, $1, $11, $6, $7)"
+                ),
+                &mut **t
+            ),
+        };
         ids.push(id);
     }
     Ok(ids)
@@ -383,46 +409,64 @@ pub async fn transition(
         return Ok(false);
     }
     let finished_at = to.is_final().then_some(now);
+    // The move and its event row go in one round trip to the database: this is the engine's
+    // most frequent write. PostgreSQL inserts the event from the UPDATE's RETURNING; SQLite,
+    // which has no UPDATE inside WITH, runs two statements, the INSERT only if the UPDATE
+    // changed a row.
     macro_rules! cas {
-        ($status_in:literal, $allowed:expr, $c:expr) => {
-            sqlx::query(concat!(
-                "UPDATE steps SET status = $3, reason = COALESCE($4, reason), due_at = COALESCE($5, due_at),
-                        window_ends_at = COALESCE($6, window_ends_at), idempotency_key = COALESCE($7, idempotency_key),
-                        provider_ref = COALESCE($8, provider_ref), sent_at = COALESCE($9, sent_at),
-                        finished_at = COALESCE($10, finished_at),
-                        lease_owner = NULL, lease_until = 0, updated_at = $11
-                 WHERE id = $1 AND ",
-                $status_in
-            ))
-            .bind(id)
-            .bind($allowed)
-            .bind(to)
-            .bind(reason)
-            .bind(changes.due_at)
-            .bind(changes.window_ends_at)
-            .bind(&changes.idempotency_key)
-            .bind(&changes.provider_ref)
-            .bind(changes.sent_at)
-            .bind(finished_at)
-            .bind(now)
-            .execute($c)
-            .await?
-            .rows_affected()
+        ($sql:expr, $allowed:expr, $c:expr) => {
+            sqlx::query($sql)
+                .bind(id)
+                .bind($allowed)
+                .bind(to)
+                .bind(reason)
+                .bind(changes.due_at)
+                .bind(changes.window_ends_at)
+                .bind(&changes.idempotency_key)
+                .bind(&changes.provider_ref)
+                .bind(changes.sent_at)
+                .bind(finished_at)
+                .bind(now)
+                .bind(Id::new(now))
+                .execute($c)
+                .await?
+                .rows_affected()
         };
     }
-    let moved = match &mut tx.inner {
-        TxInner::Postgres(t) => cas!("status = ANY($2)", &allowed, &mut **t),
+    macro_rules! set {
+        () => {
+            "UPDATE steps SET status = $3, reason = COALESCE($4, reason), due_at = COALESCE($5, due_at),
+                    window_ends_at = COALESCE($6, window_ends_at), idempotency_key = COALESCE($7, idempotency_key),
+                    provider_ref = COALESCE($8, provider_ref), sent_at = COALESCE($9, sent_at),
+                    finished_at = COALESCE($10, finished_at),
+                    lease_owner = NULL, lease_until = 0, updated_at = $11"
+        };
+    }
+    let changed = match &mut tx.inner {
+        TxInner::Postgres(t) => cas!(
+            concat!(
+                "WITH moved AS (",
+                set!(),
+                " WHERE id = $1 AND status = ANY($2) RETURNING id)
+                 INSERT INTO step_events (id, step_id, at, status, detail)
+                 SELECT $12, id, $11, $3, $4 FROM moved"
+            ),
+            &allowed,
+            &mut **t
+        ),
         TxInner::Sqlite(t) => cas!(
-            "status IN (SELECT value FROM json_each($2))",
+            concat!(
+                set!(),
+                " WHERE id = $1 AND status IN (SELECT value FROM json_each($2));
+                 INSERT INTO step_events (id, step_id, at, status, detail)
+                 SELECT $12, $1, $11, $3, $4 WHERE changes() = 1"
+            ),
             serde_json::Value::from(allowed).to_string(),
             &mut **t
         ),
     };
-    if moved == 1 {
-        record_event(tx, id, to, reason, now).await?;
-        return Ok(true);
-    }
-    Ok(false)
+    // PostgreSQL counts the event row; SQLite counts the step and the event.
+    Ok(changed > 0)
 }
 
 /// Fields a transition may set (left `None`, they keep their value).
