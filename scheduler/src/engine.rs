@@ -621,7 +621,7 @@ impl Engine {
         let Some(channel) = self.channels.get(&step.channel).cloned() else {
             return Ok(());
         };
-        let policy = Policy::from_stored(facts.policy_snapshot())?;
+        let policy = Policy::from_stored(facts.policy.map(|j| j.0))?;
         let dispatch = Dispatch {
             notice_id: step.notice_id,
             step_id: step.id,

@@ -289,16 +289,10 @@ pub struct DispatchFacts {
     pub patient_id: Id,
     pub organisation_id: Id,
     pub deadline: Option<DateTime<Utc>>,
-    policy: Option<sqlx::types::Json<serde_json::Value>>,
+    /// The policy the notice was planned under, as [`policy_snapshot`] gives it.
+    pub policy: Option<sqlx::types::Json<serde_json::Value>>,
     pub coordinator_id: Option<Id>,
     pub sms_sender: Option<String>,
-}
-
-impl DispatchFacts {
-    /// The policy the notice was planned under, as [`policy_snapshot`] gives it.
-    pub fn policy_snapshot(&self) -> Option<serde_json::Value> {
-        self.policy.as_ref().map(|j| j.0.clone())
-    }
 }
 
 pub async fn dispatch_facts(tx: &mut Tx, id: Id) -> Result<DispatchFacts> {
