@@ -1851,6 +1851,61 @@ async fn a_big_day_becomes_several_batches(backend: &str) {
     .await;
 }
 
+/// A clinic with more coordinators than one INSERT carries: each is told, once, and the
+/// notification names the patient for every one of them.
+async fn a_team_larger_than_one_insert_is_told_person_by_person(backend: &str) {
+    on(backend, tuesday_morning(), async |w: World| {
+        let patient = w.patient(&[]).await;
+        let mut tx = w.store.begin().await.unwrap();
+        for i in 0..1203 {
+            let new = NewStaff {
+                name: format!("Koordinator {i}"),
+                email: None,
+                role: Role::Coordinator,
+                team_lead: false,
+                email_digest: None,
+            };
+            staff::create_staff(&mut tx, w.clinic, new, w.now())
+                .await
+                .unwrap();
+        }
+        let mut coordinators: Vec<Id> = staff::list_staff(&mut tx, w.clinic)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.role == Role::Coordinator)
+            .map(|s| s.id)
+            .collect();
+        assert!(coordinators.len() >= 1203);
+        let told = notifications::notify_coordinator(
+            &mut tx,
+            patient,
+            w.clinic,
+            NotificationKind::ContactPointFailed,
+            notifications::About::default(),
+            w.now(),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(told, coordinators.len());
+        let mut tx = w.store.begin_read().await.unwrap();
+        let rows = notifications::for_organisation(&mut tx, w.clinic, false, 5000)
+            .await
+            .unwrap();
+        let mut named: Vec<Id> = rows.iter().filter_map(|n| n.staff_id).collect();
+        named.sort();
+        coordinators.sort();
+        assert_eq!(named, coordinators, "each coordinator once");
+        assert!(rows.iter().all(
+            |n| n.patient_id == Some(patient) && n.kind == NotificationKind::ContactPointFailed
+        ));
+        let ids: std::collections::BTreeSet<Id> = rows.iter().map(|n| n.id).collect();
+        assert_eq!(ids.len(), rows.len(), "every row its own id");
+    })
+    .await;
+}
+
 both!(
     a_big_day_becomes_several_batches,
     a_batchs_letters_are_not_given_out_after_the_retention_period,
@@ -1884,4 +1939,5 @@ both!(
     a_next_of_kin_is_asked_only_to_have_the_patient_call,
     a_task_given_back_is_chased_again_and_a_refusal_needs_a_decision,
     a_team_without_a_lead_leaves_the_notice_with_the_coordinator,
+    a_team_larger_than_one_insert_is_told_person_by_person,
 );

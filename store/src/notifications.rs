@@ -109,26 +109,48 @@ pub async fn notify(
     about: About,
     now: DateTime<Utc>,
 ) -> Result<Id> {
-    let id = Id::new(now);
-    on_tx!(tx, |c| {
-        sqlx::query(
-            "INSERT INTO staff_notifications (id, organisation_id, staff_id, kind, patient_id, task_id, notice_id, handover_id, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(id)
-        .bind(organisation_id)
-        .bind(staff_id)
-        .bind(kind)
-        .bind(about.patient_id)
-        .bind(about.task_id)
-        .bind(about.notice_id)
-        .bind(about.handover_id)
-        .bind(now)
-        .execute(c)
-        .await?
-        .rows_affected()
-    });
-    Ok(id)
+    let ids = notify_each(tx, organisation_id, &[staff_id], kind, about, now).await?;
+    Ok(ids[0])
+}
+
+/// Rows sent in one INSERT: a team can be large (a clinic's coordinators grow with its
+/// patients), and SQLite allows at most 32,766 bound values in a statement.
+const ROWS_PER_INSERT: usize = 500;
+
+/// The same notification for each of these recipients (`None`: the organisation as a whole),
+/// a few hundred rows to a statement rather than one round trip per person.
+async fn notify_each(
+    tx: &mut Tx,
+    organisation_id: Id,
+    staff_ids: &[Option<Id>],
+    kind: NotificationKind,
+    about: About,
+    now: DateTime<Utc>,
+) -> Result<Vec<Id>> {
+    let ids: Vec<Id> = staff_ids.iter().map(|_| Id::new(now)).collect();
+    for (ids, staff_ids) in ids
+        .chunks(ROWS_PER_INSERT)
+        .zip(staff_ids.chunks(ROWS_PER_INSERT))
+    {
+        on_tx!(tx, |c| {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO staff_notifications (id, organisation_id, staff_id, kind, patient_id, task_id, notice_id, handover_id, created_at) ",
+            );
+            insert.push_values(ids.iter().zip(staff_ids), |mut row, (id, staff_id)| {
+                row.push_bind(*id)
+                    .push_bind(organisation_id)
+                    .push_bind(*staff_id)
+                    .push_bind(kind)
+                    .push_bind(about.patient_id)
+                    .push_bind(about.task_id)
+                    .push_bind(about.notice_id)
+                    .push_bind(about.handover_id)
+                    .push_bind(now);
+            });
+            insert.build().execute(c).await?.rows_affected()
+        });
+    }
+    Ok(ids)
 }
 
 /// Tells the organisation's staff in these roles (only its team leads, with `leads_only`,
@@ -150,13 +172,12 @@ pub async fn notify_team(
     } else {
         in_role
     };
-    if recipients.is_empty() {
-        notify(tx, organisation_id, None, kind, about, now).await?;
-        return Ok(1);
-    }
-    for s in &recipients {
-        notify(tx, organisation_id, Some(s.id), kind, about, now).await?;
-    }
+    let recipients: Vec<Option<Id>> = if recipients.is_empty() {
+        vec![None]
+    } else {
+        recipients.iter().map(|s| Some(s.id)).collect()
+    };
+    notify_each(tx, organisation_id, &recipients, kind, about, now).await?;
     Ok(recipients.len())
 }
 
