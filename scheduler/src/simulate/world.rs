@@ -23,7 +23,7 @@ use kontaktvei_store::organisations::{self, NewOrganisation, OrganisationKind};
 use kontaktvei_store::patients::{self, NewPatient};
 use kontaktvei_store::staff::{self, NewStaff, Role};
 use kontaktvei_store::tasks::{self, NewAttempt, TaskFilter, TaskKind, TaskOutcome, TaskStatus};
-use kontaktvei_store::{Clock, Id, ManualClock, Store, contact_points, print, reports, steps};
+use kontaktvei_store::{Clock, Id, ManualClock, Store, Tx, contact_points, print, reports, steps};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -200,6 +200,19 @@ enum Event {
     },
     /// Nothing but time passing: the print cut-off, so the day's letters are batched.
     Tick,
+}
+
+impl Event {
+    fn is_a_days_work(&self) -> bool {
+        matches!(
+            self,
+            Event::Tick
+                | Event::Post { .. }
+                | Event::Relay { .. }
+                | Event::Outreach { .. }
+                | Event::Coordinators { .. }
+        )
+    }
 }
 
 /// The phone network: takes every SMS the engine sends, for the simulation to decide its fate.
@@ -636,12 +649,31 @@ impl<'a> World<'a> {
                 .max(now + QUANTUM)
                 .min(end.max(now + QUANTUM));
             self.clock.set(target);
+            // The people's events of this step share one transaction: each would be its own
+            // request to the gateway, but here they happen at one instant of virtual time, and
+            // a BEGIN and COMMIT for each was a tenth of the run. A service's day of work opens
+            // transactions of its own, so the shared one is committed before it.
+            let mut round: Option<Tx> = None;
             while let Some(entry) = self.events.first_entry() {
                 if entry.key().0 > target {
                     break;
                 }
                 let event = entry.remove();
-                self.handle(event).await?;
+                if event.is_a_days_work() {
+                    if let Some(tx) = round.take() {
+                        tx.commit().await?;
+                    }
+                    self.work(event).await?;
+                } else {
+                    let tx = match &mut round {
+                        Some(tx) => tx,
+                        None => round.insert(self.store.begin().await?),
+                    };
+                    self.handle(event, tx).await?;
+                }
+            }
+            if let Some(tx) = round {
+                tx.commit().await?;
             }
             self.cron.run_due(self.now()).await?;
             self.engine.run_until_idle().await?;
@@ -750,7 +782,8 @@ impl<'a> World<'a> {
         Ok(())
     }
 
-    async fn handle(&mut self, event: Event) -> Result<(), SimError> {
+    /// One person's event, inside the round's transaction (see [`World::run`]).
+    async fn handle(&mut self, event: Event, tx: &mut Tx) -> Result<(), SimError> {
         let now = self.now();
         let sc = self.scenario;
         match event {
@@ -761,9 +794,8 @@ impl<'a> World<'a> {
                 let date = next_working_day(oslo_date(now) + TimeDelta::days(i64::from(lead)));
                 let minute = (self.r(p, APPT_MINUTE, k) * 24.0) as i64 * 15;
                 let starts_at = at(date, 9, 0) + TimeDelta::minutes(minute);
-                let mut tx = self.store.begin().await?;
                 let (appointment, notice) = appointments::book(
-                    &mut tx,
+                    tx,
                     self.clinic,
                     NewAppointment {
                         patient_id: self.patients[p].id,
@@ -776,8 +808,7 @@ impl<'a> World<'a> {
                     now,
                 )
                 .await?;
-                self.engine.plan(&mut tx, &notice).await?;
-                tx.commit().await?;
+                self.engine.plan(tx, &notice).await?;
                 self.booking_number.insert(appointment.id, k);
                 self.appointments += 1;
                 self.last_appointment = self.last_appointment.max(starts_at);
@@ -805,14 +836,12 @@ impl<'a> World<'a> {
                 patient: p,
                 appointment,
             } => {
-                let mut tx = self.store.begin().await?;
-                let a = appointments::get(&mut tx, appointment).await?;
+                let a = appointments::get(tx, appointment).await?;
                 if !matches!(
                     a.status,
                     AppointmentStatus::Booked | AppointmentStatus::Rescheduled
                 ) || a.starts_at <= now
                 {
-                    tx.commit().await?;
                     return Ok(());
                 }
                 let k = self.patients[p].appointments;
@@ -821,7 +850,7 @@ impl<'a> World<'a> {
                     next_working_day(oslo_date(a.starts_at) + TimeDelta::days(i64::from(by)));
                 let starts_at = at(date, 9, 0) + (a.starts_at - at(oslo_date(a.starts_at), 9, 0));
                 let (moved, notice) = appointments::reschedule(
-                    &mut tx,
+                    tx,
                     a,
                     Reschedule {
                         starts_at,
@@ -833,8 +862,7 @@ impl<'a> World<'a> {
                     now,
                 )
                 .await?;
-                self.engine.plan(&mut tx, &notice).await?;
-                tx.commit().await?;
+                self.engine.plan(tx, &notice).await?;
                 self.last_appointment = self.last_appointment.max(moved.starts_at);
                 self.schedule(
                     moved.starts_at + TimeDelta::minutes(30),
@@ -850,20 +878,18 @@ impl<'a> World<'a> {
                 appointment,
                 starts_at,
             } => {
-                let mut tx = self.store.begin().await?;
-                let a = appointments::get(&mut tx, appointment).await?;
+                let a = appointments::get(tx, appointment).await?;
                 if a.starts_at != starts_at
                     || !matches!(
                         a.status,
                         AppointmentStatus::Booked | AppointmentStatus::Rescheduled
                     )
                 {
-                    tx.commit().await?;
                     return Ok(());
                 }
                 let mut informed = false;
-                for n in notices::for_appointment(&mut tx, appointment).await? {
-                    if let Some(ack) = kontaktvei_store::acks::for_notice(&mut tx, n.id).await?
+                for n in notices::for_appointment(tx, appointment).await? {
+                    if let Some(ack) = kontaktvei_store::acks::for_notice(tx, n.id).await?
                         && ack.at < starts_at
                     {
                         informed = true;
@@ -881,21 +907,19 @@ impl<'a> World<'a> {
                     AppointmentStatus::NoShow
                 };
                 let (_, follow_up) =
-                    appointments::record_attendance(&mut tx, a, status, "sim", now).await?;
+                    appointments::record_attendance(tx, a, status, "sim", now).await?;
                 if let Some(notice) = &follow_up {
                     self.no_shows += 1;
-                    self.engine.plan(&mut tx, notice).await?;
+                    self.engine.plan(tx, notice).await?;
                     if self.strategy == Strategy::Kontaktvei {
-                        self.engine.no_show(&mut tx, notice).await?;
+                        self.engine.no_show(tx, notice).await?;
                     }
                 }
-                tx.commit().await?;
             }
             Event::Report { reference, status } => {
-                let mut tx = self.store.begin().await?;
                 self.engine
                     .delivery_report(
-                        &mut tx,
+                        tx,
                         "sim",
                         &DeliveryReport {
                             reference,
@@ -904,7 +928,6 @@ impl<'a> World<'a> {
                         },
                     )
                     .await?;
-                tx.commit().await?;
             }
             Event::Reply {
                 patient: p,
@@ -914,17 +937,16 @@ impl<'a> World<'a> {
                 let Some(from) = self.patients[p].number.clone() else {
                     return Ok(());
                 };
-                let mut tx = self.store.begin().await?;
                 // A late answer to a notice already settled changes nothing for it, and is not
                 // sent: codes are unique among open notices only, so at this scale a stale
                 // code would now and then match another patient's open notice by chance (the
                 // codes are random, not seeded), and the same seed must give the same figures.
-                if !notices::get(&mut tx, notice).await?.status.is_open() {
+                if !notices::get(tx, notice).await?.status.is_open() {
                     return Ok(());
                 }
                 self.engine
                     .inbound_sms(
-                        &mut tx,
+                        tx,
                         "sim",
                         &InboundSms {
                             from,
@@ -933,7 +955,6 @@ impl<'a> World<'a> {
                         },
                     )
                     .await?;
-                tx.commit().await?;
             }
             Event::LetterRead {
                 patient: p,
@@ -945,14 +966,13 @@ impl<'a> World<'a> {
                 if self.patients[p].phone_works(now)
                     && let Some(from) = self.patients[p].number.clone()
                 {
-                    let mut tx = self.store.begin().await?;
                     // As with a reply: a settled notice's code is not sent (see above).
-                    if !notices::get(&mut tx, notice).await?.status.is_open() {
+                    if !notices::get(tx, notice).await?.status.is_open() {
                         return Ok(());
                     }
                     self.engine
                         .inbound_sms(
-                            &mut tx,
+                            tx,
                             "sim",
                             &InboundSms {
                                 from,
@@ -961,56 +981,43 @@ impl<'a> World<'a> {
                             },
                         )
                         .await?;
-                    tx.commit().await?;
                 } else {
-                    let mut tx = self.store.begin().await?;
-                    let status = notices::get(&mut tx, notice).await?.status;
+                    let status = notices::get(tx, notice).await?.status;
                     if status.is_open() {
                         let _: AckResult = self
                             .engine
-                            .acknowledge(
-                                &mut tx,
-                                notice,
-                                AckMethod::Link,
-                                "patient",
-                                Some(step),
-                                None,
-                            )
+                            .acknowledge(tx, notice, AckMethod::Link, "patient", Some(step), None)
                             .await?;
                     }
-                    tx.commit().await?;
                 }
             }
             Event::LetterBack { reference } => {
-                let mut tx = self.store.begin().await?;
                 self.engine
-                    .letter_returned(&mut tx, &reference, "adressaten er ukjent")
+                    .letter_returned(tx, &reference, "adressaten er ukjent")
                     .await?;
-                tx.commit().await?;
             }
-            Event::Tick => {}
-            Event::Post { day } => {
-                if is_working_day(day) {
-                    self.post(day).await?;
-                }
-            }
-            Event::Relay { day } => {
-                if is_working_day(day) {
-                    self.relay(day).await?;
-                }
-            }
-            Event::Outreach { day } => {
-                if is_working_day(day) {
-                    self.outreach().await?;
-                }
-            }
-            Event::Coordinators { day } => {
-                if is_working_day(day) {
-                    self.coordinate().await?;
-                }
+            Event::Tick
+            | Event::Post { .. }
+            | Event::Relay { .. }
+            | Event::Outreach { .. }
+            | Event::Coordinators { .. } => {
+                return Err(SimError::Other(
+                    "a day's work runs in transactions of its own".into(),
+                ));
             }
         }
         Ok(())
+    }
+
+    /// A service's day of work, in transactions of its own.
+    async fn work(&mut self, event: Event) -> Result<(), SimError> {
+        match event {
+            Event::Post { day } if is_working_day(day) => self.post(day).await,
+            Event::Relay { day } if is_working_day(day) => self.relay(day).await,
+            Event::Outreach { day } if is_working_day(day) => self.outreach().await,
+            Event::Coordinators { day } if is_working_day(day) => self.coordinate().await,
+            _ => Ok(()),
+        }
     }
 
     /// Whether the patient comes in to a service that day (open on working days).
