@@ -150,8 +150,9 @@ impl Engine {
             chunks.push((organisation_id, letters));
         }
         for (organisation_id, letters) in chunks {
-            let contents: Vec<LetterContent> = letters.iter().map(|(_, c)| c.clone()).collect();
-            let (_, pages) = renderer.render_many(&contents).map_err(render_error)?;
+            let pages = renderer
+                .page_counts(letters.iter().map(|(_, c)| c))
+                .map_err(render_error)?;
             let batch = PrintBatch {
                 id: Id::new(now),
                 organisation_id,

@@ -247,6 +247,24 @@ impl LetterRenderer {
         Ok((doc.finish(newest), counts))
     }
 
+    /// Each letter's page count, as [`LetterRenderer::render_many`] lays it out, and the same
+    /// checks (fonts, fields, the QR code's size), without making the PDF. A print batch
+    /// records this when it is made; its PDF is rendered again whenever it is fetched.
+    pub fn page_counts<'a>(
+        &self,
+        letters: impl IntoIterator<Item = &'a LetterContent>,
+    ) -> Result<Vec<u32>, LetterError> {
+        letters
+            .into_iter()
+            .map(|letter| {
+                let prepared = self.prepare(letter)?;
+                let pages = layout::layout(&self.fonts, &prepared)?;
+                qr::check(&one_line(&letter.link))?;
+                Ok(pages.len() as u32)
+            })
+            .collect()
+    }
+
     fn lay_out(&self, letter: &LetterContent) -> Result<Laid, LetterError> {
         let prepared = self.prepare(letter)?;
         let pages = layout::layout(&self.fonts, &prepared)?;

@@ -2,7 +2,7 @@
 //! XObject), one module per `SCALE` × `SCALE` pixels, with the standard 4-module quiet zone.
 
 use super::LetterError;
-use qrcode::{Color, EcLevel, QrCode};
+use qrcode::{Color, EcLevel, QrCode, bits};
 
 /// Pixels per module. Printing scales the image up without smoothing (no /Interpolate), so
 /// a few pixels per module are plenty and keep the stream small.
@@ -21,14 +21,10 @@ pub struct QrImage {
 }
 
 pub fn encode(link: &str) -> Result<QrImage, LetterError> {
+    check(link)?;
     let code = QrCode::with_error_correction_level(link.as_bytes(), EcLevel::M)
         .map_err(|e| LetterError::Qr(e.to_string()))?;
     let modules = code.width();
-    if modules > MAX_MODULES {
-        return Err(LetterError::Qr(format!(
-            "the link needs {modules} × {modules} modules; at most {MAX_MODULES} print reliably"
-        )));
-    }
     let colors = code.to_colors();
     let side_modules = modules + 2 * QUIET;
     let side = side_modules * SCALE;
@@ -43,4 +39,19 @@ pub fn encode(link: &str) -> Result<QrImage, LetterError> {
         }
     }
     Ok(QrImage { pixels, side })
+}
+
+/// Whether the link fits a code that prints reliably, without drawing it: the size follows
+/// from the data alone, and drawing (choosing the best of eight masks) is most of the cost.
+pub fn check(link: &str) -> Result<(), LetterError> {
+    let version = bits::encode_auto(link.as_bytes(), EcLevel::M)
+        .map_err(|e| LetterError::Qr(e.to_string()))?
+        .version();
+    let modules = usize::try_from(version.width()).unwrap_or(usize::MAX);
+    if modules > MAX_MODULES {
+        return Err(LetterError::Qr(format!(
+            "the link needs {modules} × {modules} modules; at most {MAX_MODULES} print reliably"
+        )));
+    }
+    Ok(())
 }

@@ -538,6 +538,35 @@ fn a_batch_starts_every_letter_on_an_odd_page() {
     let _ = std::fs::remove_file(pdf);
 }
 
+/// What a print batch records when it is made must match the PDF made when it is fetched, and
+/// a letter the PDF would refuse is refused then already.
+#[test]
+fn page_counts_match_the_pdf_and_refuse_what_it_refuses() {
+    let r = renderer();
+    let letters = [long_letter(), LetterContent::sample(), long_letter()];
+    let (_, pages) = r.render_many(&letters).unwrap();
+    assert_eq!(r.page_counts(&letters).unwrap(), pages);
+    assert_eq!(pages, vec![2, 1, 2]);
+
+    let mut too_long = LetterContent::sample();
+    too_long.link = format!("https://kontaktvei.example/k/{}", "x".repeat(400));
+    let refused = r.page_counts([&LetterContent::sample(), &too_long]);
+    assert!(
+        matches!(&refused, Err(LetterError::Qr(m)) if m.contains("at most 57")),
+        "{refused:?}"
+    );
+    assert!(matches!(r.render(&too_long), Err(LetterError::Qr(_))));
+    // Just inside the limit: version 10 at level M holds 213 bytes.
+    too_long.link = format!("https://kontaktvei.example/k/{}", "x".repeat(150));
+    assert_eq!(r.page_counts([&too_long]).unwrap(), vec![1]);
+    assert!(r.render(&too_long).is_ok());
+
+    let mut no_glyph = LetterContent::sample();
+    no_glyph.body = "Timen din er flyttet \u{1F980}".to_string();
+    assert!(r.page_counts([&no_glyph]).is_err());
+    assert!(r.render(&no_glyph).is_err());
+}
+
 #[test]
 fn norwegian_dates_and_required_fields() {
     let d = NaiveDate::from_ymd_opt(2026, 3, 3).unwrap();
