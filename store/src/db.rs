@@ -48,14 +48,20 @@ enum Pool {
     Scratch(Arc<Mutex<ScratchConnection>>),
 }
 
-/// The one connection of a scratch database, and whether a transaction on it was dropped
-/// without a commit and still has to be rolled back (a drop cannot wait for the database).
+/// The one connection of a scratch database, and how the transaction before ended, when that
+/// is still to be sent (see [`ScratchTx`]).
 #[derive(Debug)]
 struct ScratchConnection {
     conn: SqliteConnection,
-    rollback_pending: bool,
+    pending_end: Option<TxEnd>,
     /// The directory of the database file, removed with it when the store is dropped.
     _dir: tempfile::TempDir,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TxEnd {
+    Commit,
+    Rollback,
 }
 
 /// How long a transaction on the scratch database waits for the one before it, like the pool's
@@ -93,6 +99,12 @@ pub(crate) enum SqliteTx {
 /// hand-shaken BEGIN and COMMIT and a ping when the connection goes back to the pool, each a
 /// round trip to the connection's worker thread; the simulation runs millions of transactions
 /// on a connection nothing else can use, so those round trips were a large share of its time.
+///
+/// For the same reason its end goes with the next BEGIN, in one round trip: a commit (or the
+/// rollback of a dropped transaction) is sent as `COMMIT; BEGIN IMMEDIATE`. Nothing but the
+/// next transaction on this connection can see the database, and it runs after the COMMIT, so
+/// the difference cannot be seen; only a failing COMMIT would be reported one step late, by
+/// the next begin. The scratch database is thrown away, so durability never mattered.
 #[derive(Debug)]
 pub(crate) struct ScratchTx {
     conn: OwnedMutexGuard<ScratchConnection>,
@@ -103,7 +115,7 @@ impl Drop for ScratchTx {
     fn drop(&mut self) {
         if !self.finished {
             // Rolled back before the next transaction on this connection begins.
-            self.conn.rollback_pending = true;
+            self.conn.pending_end = Some(TxEnd::Rollback);
         }
     }
 }
@@ -232,7 +244,7 @@ impl Store {
         let store = Store {
             pool: Pool::Scratch(Arc::new(Mutex::new(ScratchConnection {
                 conn,
-                rollback_pending: false,
+                pending_end: None,
                 _dir: dir,
             }))),
         };
@@ -240,26 +252,46 @@ impl Store {
         Ok(store)
     }
 
-    /// The scratch database's connection, once the transaction before has let go of it and
-    /// whatever it left uncommitted is rolled back.
+    /// The scratch database's connection, once the transaction before has let go of it.
+    async fn lock_scratch(
+        scratch: &Arc<Mutex<ScratchConnection>>,
+    ) -> Result<OwnedMutexGuard<ScratchConnection>> {
+        Ok(
+            tokio::time::timeout(SCRATCH_WAIT, scratch.clone().lock_owned())
+                .await
+                .map_err(|_| sqlx::Error::PoolTimedOut)?,
+        )
+    }
+
+    /// The scratch database's connection outside any transaction: the one before has ended.
     async fn scratch_connection(
         scratch: &Arc<Mutex<ScratchConnection>>,
     ) -> Result<OwnedMutexGuard<ScratchConnection>> {
-        let mut conn = tokio::time::timeout(SCRATCH_WAIT, scratch.clone().lock_owned())
-            .await
-            .map_err(|_| sqlx::Error::PoolTimedOut)?;
-        if conn.rollback_pending {
-            sqlx::query("ROLLBACK").execute(&mut conn.conn).await?;
-            conn.rollback_pending = false;
-        }
+        let mut conn = Self::lock_scratch(scratch).await?;
+        let end = match conn.pending_end.take() {
+            Some(TxEnd::Commit) => "COMMIT",
+            Some(TxEnd::Rollback) => "ROLLBACK",
+            None => return Ok(conn),
+        };
+        sqlx::query(end).execute(&mut conn.conn).await?;
         Ok(conn)
     }
 
+    /// `write`: `BEGIN IMMEDIATE`, else a deferred `BEGIN`; after the end of the transaction
+    /// before, in the same round trip.
     async fn begin_scratch(
         scratch: &Arc<Mutex<ScratchConnection>>,
-        statement: &'static str,
+        write: bool,
     ) -> Result<TxInner> {
-        let mut conn = Self::scratch_connection(scratch).await?;
+        let mut conn = Self::lock_scratch(scratch).await?;
+        let statement = match (conn.pending_end.take(), write) {
+            (None, true) => "BEGIN IMMEDIATE",
+            (None, false) => "BEGIN",
+            (Some(TxEnd::Commit), true) => "COMMIT; BEGIN IMMEDIATE",
+            (Some(TxEnd::Commit), false) => "COMMIT; BEGIN",
+            (Some(TxEnd::Rollback), true) => "ROLLBACK; BEGIN IMMEDIATE",
+            (Some(TxEnd::Rollback), false) => "ROLLBACK; BEGIN",
+        };
         sqlx::query(statement).execute(&mut conn.conn).await?;
         Ok(TxInner::Sqlite(SqliteTx::Scratch(ScratchTx {
             conn,
@@ -295,7 +327,7 @@ impl Store {
                 TxInner::Sqlite(SqliteTx::Pooled(p.begin_with("BEGIN IMMEDIATE").await?))
             }
             Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
-            Pool::Scratch(s) => Self::begin_scratch(s, "BEGIN IMMEDIATE").await?,
+            Pool::Scratch(s) => Self::begin_scratch(s, true).await?,
         };
         Ok(Tx { inner })
     }
@@ -306,7 +338,7 @@ impl Store {
         let inner = match &self.pool {
             Pool::Sqlite(p) => TxInner::Sqlite(SqliteTx::Pooled(p.begin().await?)),
             Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
-            Pool::Scratch(s) => Self::begin_scratch(s, "BEGIN").await?,
+            Pool::Scratch(s) => Self::begin_scratch(s, false).await?,
         };
         Ok(Tx { inner })
     }
@@ -341,7 +373,8 @@ impl Tx {
         match self.inner {
             TxInner::Sqlite(SqliteTx::Pooled(t)) => t.commit().await?,
             TxInner::Sqlite(SqliteTx::Scratch(mut t)) => {
-                sqlx::query("COMMIT").execute(&mut t.conn.conn).await?;
+                // Sent with the next BEGIN (see `ScratchTx`).
+                t.conn.pending_end = Some(TxEnd::Commit);
                 t.finished = true;
             }
             TxInner::Postgres(t) => t.commit().await?,
