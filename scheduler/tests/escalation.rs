@@ -1349,6 +1349,29 @@ async fn a_failed_delivery_escalates_at_once(backend: &str) {
     on(backend, tuesday_morning(), async |w| {
         let p = w.patient(&["sms", "relay", "outreach"]).await;
         let notice = w.book(p, w.now() + TimeDelta::days(10)).await;
+        // The plan is stored in order, each step with its first event (the first step also
+        // with its move to the queue).
+        let planned = w.steps(&notice).await;
+        assert!(planned.len() >= 3, "{planned:?}");
+        let mut tx = w.store.begin_read().await.unwrap();
+        let events = steps::events_for_notice(&mut tx, notice.id).await.unwrap();
+        tx.commit().await.unwrap();
+        for (i, step) in planned.iter().enumerate() {
+            assert_eq!(step.position, i as i32);
+            let mut statuses: Vec<StepStatus> = events
+                .iter()
+                .filter(|e| e.step_id == step.id)
+                .map(|e| e.status)
+                .collect();
+            statuses.sort_by_key(|s| s.as_str());
+            let expected = if i == 0 {
+                vec![Planned, Queued]
+            } else {
+                vec![step.status]
+            };
+            assert_eq!(statuses, expected, "step {i}: {step:?}");
+        }
+        assert_eq!(planned[0].status, Queued);
         w.run().await;
         let sms = w.steps(&notice).await[0].clone();
         let mut tx = w.store.begin().await.unwrap();

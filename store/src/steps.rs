@@ -175,61 +175,70 @@ pub async fn insert_plan(
     steps: &[NewStep],
     now: DateTime<Utc>,
 ) -> Result<Vec<Id>> {
-    let mut ids = Vec::with_capacity(steps.len());
-    for (position, s) in steps.iter().enumerate() {
-        let id = Id::new(now);
-        let position = i32::try_from(position).unwrap_or(i32::MAX);
-        // The step and its first event in one round trip (as in `transition`).
-        macro_rules! insert {
-            ($sql:expr, $c:expr) => {
-                sqlx::query($sql)
-                    .bind(id)
-                    .bind(notice_id)
-                    .bind(position)
-                    .bind(s.channel)
-                    .bind(s.contact_point_id)
-                    .bind(s.status)
-                    .bind(&s.reason)
-                    .bind(s.due_at)
-                    .bind(s.window_ends_at)
-                    .bind(&s.body)
-                    .bind(now)
-                    .bind(Id::new(now))
-                    .execute($c)
-                    .await?
-                    .rows_affected()
-            };
-        }
-        macro_rules! values {
-            () => {
-                "INSERT INTO steps (id, notice_id, position, channel, contact_point_id, status, reason, due_at,
-                                    window_ends_at, body, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)"
-            };
-        }
-        match &mut tx.inner {
-            TxInner::Postgres(t) => insert!(
-                concat!(
-                    "WITH new_step AS (",
-                    values!(),
-                    " RETURNING id)
-                     INSERT INTO step_events (id, step_id, at, status, detail)
-                     SELECT $12, id, $11, $6, $7 FROM new_step"
-                ),
-                &mut **t
-            ),
-            TxInner::Sqlite(t) => insert!(
-                concat!(
-                    values!(),
-                    ";
-                     INSERT INTO step_events (id, step_id, at, status, detail) VALUES ($12, $1, $11, $6, $7)"
-                ),
-                &mut **t
-            ),
-        };
-        ids.push(id);
+    if steps.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(ids)
+    // (step id, position, step, id of its first event)
+    let rows: Vec<(Id, i32, &NewStep, Id)> = steps
+        .iter()
+        .enumerate()
+        .map(|(position, s)| {
+            let position = i32::try_from(position).unwrap_or(i32::MAX);
+            (Id::new(now), position, s, Id::new(now))
+        })
+        .collect();
+    // All steps in one statement and their first events in another, not a round trip per step.
+    macro_rules! steps_insert {
+        () => {{
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO steps (id, notice_id, position, channel, contact_point_id, status, reason,
+                                    due_at, window_ends_at, body, created_at, updated_at) ",
+            );
+            q.push_values(&rows, |mut row, (id, position, s, _)| {
+                row.push_bind(*id)
+                    .push_bind(notice_id)
+                    .push_bind(*position)
+                    .push_bind(s.channel)
+                    .push_bind(s.contact_point_id)
+                    .push_bind(s.status)
+                    .push_bind(&s.reason)
+                    .push_bind(s.due_at)
+                    .push_bind(s.window_ends_at)
+                    .push_bind(&s.body)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            q
+        }};
+    }
+    macro_rules! push_events {
+        ($q:expr) => {
+            $q.push("INSERT INTO step_events (id, step_id, at, status, detail) ");
+            $q.push_values(&rows, |mut row, (id, _, s, event_id)| {
+                row.push_bind(*event_id)
+                    .push_bind(*id)
+                    .push_bind(now)
+                    .push_bind(s.status)
+                    .push_bind(&s.reason);
+            });
+        };
+    }
+    match &mut tx.inner {
+        TxInner::Postgres(t) => {
+            steps_insert!().build().execute(&mut **t).await?;
+            let mut events = sqlx::QueryBuilder::new("");
+            push_events!(events);
+            events.build().execute(&mut **t).await?;
+        }
+        // SQLite runs both statements in one round trip (as in `transition`).
+        TxInner::Sqlite(t) => {
+            let mut both = steps_insert!();
+            both.push("; ");
+            push_events!(both);
+            both.build().execute(&mut **t).await?;
+        }
+    }
+    Ok(rows.into_iter().map(|(id, ..)| id).collect())
 }
 
 pub async fn record_event(
