@@ -89,7 +89,7 @@ pub enum SimError {
     Other(String),
 }
 
-/// Runs the three strategies at the same time, each on its own thread, runtime and in-memory
+/// Runs the three strategies at the same time, each on its own thread, runtime and scratch
 /// SQLite database, and returns their results, with how long each took (wall clock; not part
 /// of the report, which must be the same for the same seed).
 ///

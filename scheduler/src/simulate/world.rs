@@ -651,8 +651,9 @@ impl<'a> World<'a> {
             self.clock.set(target);
             // The people's events of this step share one transaction: each would be its own
             // request to the gateway, but here they happen at one instant of virtual time, and
-            // a BEGIN and COMMIT for each was a tenth of the run. A service's day of work opens
-            // transactions of its own, so the shared one is committed before it.
+            // a BEGIN and COMMIT for each were two more round trips to the database's thread. A
+            // service's day of work opens transactions of its own, so the shared one is
+            // committed before it.
             let mut round: Option<Tx> = None;
             while let Some(entry) = self.events.first_entry() {
                 if entry.key().0 > target {
