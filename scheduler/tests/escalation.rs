@@ -725,6 +725,26 @@ async fn an_ack_after_escalation_cancels_the_later_steps(backend: &str) {
             w.ack_with_code(&code, AckMethod::CodeAtDesk).await,
             NoticeStatus::Acknowledged
         );
+        // Every step set aside ended then, with one event saying why, however many acks came.
+        let steps = w.steps(&notice).await;
+        let mut tx = w.store.begin_read().await.unwrap();
+        let events = steps::events_for_notice(&mut tx, notice.id).await.unwrap();
+        tx.commit().await.unwrap();
+        let cancelled: Vec<&Step> = steps.iter().filter(|s| s.status == Cancelled).collect();
+        assert!(!cancelled.is_empty(), "{steps:?}");
+        for step in cancelled {
+            assert_eq!(step.reason.as_deref(), Some("acknowledged"));
+            assert!(
+                step.finished_at.is_some() && step.lease_owner.is_none(),
+                "{step:?}"
+            );
+            let why: Vec<_> = events
+                .iter()
+                .filter(|e| e.step_id == step.id && e.status == Cancelled)
+                .map(|e| e.detail.as_deref())
+                .collect();
+            assert_eq!(why, [Some("acknowledged")], "{step:?}");
+        }
     })
     .await;
 }

@@ -549,38 +549,39 @@ pub async fn cancel_remaining(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<Id>> {
-    let open: Vec<Id> = on_tx!(tx, |c| {
-        sqlx::query_scalar(
-            "SELECT id FROM steps WHERE notice_id = $1 AND status IN ('planned', 'queued', 'sending', 'sent', 'delivered')",
+    // All of them in one compare-and-set (as `transition` does for one step: only steps still
+    // in a state that may end so are moved), then their events in one INSERT: an
+    // acknowledgement sets aside up to a whole chain, and this was a round trip per step.
+    let mut moved: Vec<(Id, i32)> = on_tx!(tx, |c| {
+        sqlx::query_as(
+            "UPDATE steps SET status = 'cancelled', reason = $2, finished_at = $3,
+                    lease_owner = NULL, lease_until = 0, updated_at = $3
+             WHERE notice_id = $1 AND status IN ('planned', 'queued', 'sending', 'sent', 'delivered')
+             RETURNING id, position",
         )
         .bind(notice_id)
+        .bind(reason)
+        .bind(now)
         .fetch_all(c)
         .await?
     });
-    let mut cancelled = Vec::new();
-    for id in open {
-        let from = [
-            StepStatus::Planned,
-            StepStatus::Queued,
-            StepStatus::Sending,
-            StepStatus::Sent,
-            StepStatus::Delivered,
-        ];
-        if transition(
-            tx,
-            id,
-            &from,
-            StepStatus::Cancelled,
-            Some(reason),
-            StepChanges::default(),
-            now,
-        )
-        .await?
-        {
-            cancelled.push(id);
-        }
+    if moved.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(cancelled)
+    moved.sort_by_key(|(_, position)| *position);
+    on_tx!(tx, |c| {
+        let mut events =
+            sqlx::QueryBuilder::new("INSERT INTO step_events (id, step_id, at, status, detail) ");
+        events.push_values(&moved, |mut row, (id, _)| {
+            row.push_bind(Id::new(now))
+                .push_bind(*id)
+                .push_bind(now)
+                .push_bind(StepStatus::Cancelled)
+                .push_bind(reason);
+        });
+        events.build().execute(c).await?.rows_affected()
+    });
+    Ok(moved.into_iter().map(|(id, _)| id).collect())
 }
 
 /// Adds a step at the end of the notice's plan (the coordinator, when the chain ran out).
