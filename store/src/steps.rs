@@ -175,6 +175,17 @@ pub async fn insert_plan(
     steps: &[NewStep],
     now: DateTime<Utc>,
 ) -> Result<Vec<Id>> {
+    insert_steps(tx, notice_id, 0, steps, now).await
+}
+
+/// Stores steps at positions `first_position`, `first_position + 1`, … with their first events.
+async fn insert_steps(
+    tx: &mut Tx,
+    notice_id: Id,
+    first_position: i32,
+    steps: &[NewStep],
+    now: DateTime<Utc>,
+) -> Result<Vec<Id>> {
     if steps.is_empty() {
         return Ok(Vec::new());
     }
@@ -182,8 +193,11 @@ pub async fn insert_plan(
     let rows: Vec<(Id, i32, &NewStep, Id)> = steps
         .iter()
         .enumerate()
-        .map(|(position, s)| {
-            let position = i32::try_from(position).unwrap_or(i32::MAX);
+        .map(|(i, s)| {
+            let position = i32::try_from(i)
+                .ok()
+                .and_then(|i| first_position.checked_add(i))
+                .unwrap_or(i32::MAX);
             (Id::new(now), position, s, Id::new(now))
         })
         .collect();
@@ -592,30 +606,15 @@ pub async fn append(tx: &mut Tx, notice_id: Id, step: &NewStep, now: DateTime<Ut
             .fetch_one(c)
             .await?
     });
-    let id = Id::new(now);
-    on_tx!(tx, |c| {
-        sqlx::query(
-            "INSERT INTO steps (id, notice_id, position, channel, contact_point_id, status, reason, due_at,
-                                window_ends_at, body, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
-        )
-        .bind(id)
-        .bind(notice_id)
-        .bind(next.unwrap_or(0))
-        .bind(step.channel)
-        .bind(step.contact_point_id)
-        .bind(step.status)
-        .bind(&step.reason)
-        .bind(step.due_at)
-        .bind(step.window_ends_at)
-        .bind(&step.body)
-        .bind(now)
-        .execute(c)
-        .await?
-        .rows_affected()
-    });
-    record_event(tx, id, step.status, step.reason.as_deref(), now).await?;
-    Ok(id)
+    let ids = insert_steps(
+        tx,
+        notice_id,
+        next.unwrap_or(0),
+        std::slice::from_ref(step),
+        now,
+    )
+    .await?;
+    Ok(ids[0])
 }
 
 /// The step whose message carried this idempotency key (a provider's delivery report names it).
