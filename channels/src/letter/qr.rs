@@ -21,8 +21,7 @@ pub struct QrImage {
 }
 
 pub fn encode(link: &str) -> Result<QrImage, LetterError> {
-    check(link)?;
-    let code = QrCode::with_error_correction_level(link.as_bytes(), EcLevel::M)
+    let code = QrCode::with_bits(fitting_bits(link)?, EcLevel::M)
         .map_err(|e| LetterError::Qr(e.to_string()))?;
     let modules = code.width();
     let colors = code.to_colors();
@@ -44,14 +43,19 @@ pub fn encode(link: &str) -> Result<QrImage, LetterError> {
 /// Whether the link fits a code that prints reliably, without drawing it: the size follows
 /// from the data alone, and drawing (choosing the best of eight masks) is most of the cost.
 pub fn check(link: &str) -> Result<(), LetterError> {
-    let version = bits::encode_auto(link.as_bytes(), EcLevel::M)
-        .map_err(|e| LetterError::Qr(e.to_string()))?
-        .version();
-    let modules = usize::try_from(version.width()).unwrap_or(usize::MAX);
+    fitting_bits(link).map(drop)
+}
+
+/// The link encoded for a code of the smallest version that holds it, if that version prints
+/// reliably.
+fn fitting_bits(link: &str) -> Result<bits::Bits, LetterError> {
+    let bits = bits::encode_auto(link.as_bytes(), EcLevel::M)
+        .map_err(|e| LetterError::Qr(e.to_string()))?;
+    let modules = usize::try_from(bits.version().width()).unwrap_or(usize::MAX);
     if modules > MAX_MODULES {
         return Err(LetterError::Qr(format!(
             "the link needs {modules} × {modules} modules; at most {MAX_MODULES} print reliably"
         )));
     }
-    Ok(())
+    Ok(bits)
 }
