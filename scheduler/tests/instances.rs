@@ -308,7 +308,72 @@ async fn expiring_windows_escalate_exactly_once(backend: &str) {
     two_engines(backend, true).await;
 }
 
+/// A lease takes at most its limit, the longest-due first, and the next lease the ones after;
+/// the search for ended windows keeps its limit and order too. (Both write the limit into
+/// their statement instead of binding it; this is what must not change.)
+async fn leases_and_ended_windows_keep_their_limit_and_order(backend: &str) {
+    let Some(db) = FreshDb::new(backend).await else {
+        return;
+    };
+    let store = db.store(2).await;
+    let now = Oslo
+        .with_ymd_and_hms(2026, 3, 10, 9, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc);
+    let planner = engine(store.clone(), Arc::new(ManualClock::new(now)), "planner");
+    let notices = backlog(&store, &planner, now).await;
+    let mut queued: Vec<Step> = snapshot(&store, &notices)
+        .await
+        .steps
+        .into_values()
+        .flatten()
+        .filter(|s| s.status == StepStatus::Queued)
+        .collect();
+    assert_eq!(queued.len(), BACKLOG, "one queued step per notice");
+
+    let later = now + TimeDelta::days(30);
+    let mut tx = store.begin().await.unwrap();
+    queued.sort_by_key(|s| (s.window_ends_at, s.id));
+    let ended = steps::windows_ended(&mut tx, later, 5).await.unwrap();
+    let ids = |steps: &[Step]| steps.iter().map(|s| s.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&ended),
+        ids(&queued[..5]),
+        "the 5 earliest-ending windows"
+    );
+
+    queued.sort_by_key(|s| (s.due_at, s.id));
+    let lease_until = (now + TimeDelta::seconds(60)).timestamp_millis();
+    let kinds = [ChannelKind::Sms, ChannelKind::Relay];
+    let first = steps::lease_due(&mut tx, "a", &kinds, now, lease_until, 7)
+        .await
+        .unwrap();
+    let mut first_ids = ids(&first);
+    first_ids.sort();
+    let mut expected = ids(&queued[..7]);
+    expected.sort();
+    assert_eq!(first_ids, expected, "the 7 longest-due steps");
+    assert!(
+        first
+            .iter()
+            .all(|s| s.status == StepStatus::Sending && s.lease_owner.as_deref() == Some("a"))
+    );
+    let second = steps::lease_due(&mut tx, "b", &kinds, now, lease_until, 7)
+        .await
+        .unwrap();
+    let mut second_ids = ids(&second);
+    second_ids.sort();
+    let mut expected = ids(&queued[7..14]);
+    expected.sort();
+    assert_eq!(second_ids, expected, "the next 7, none taken twice");
+    tx.commit().await.unwrap();
+
+    store.close().await;
+    db.remove().await;
+}
+
 both!(
     every_step_is_sent_exactly_once,
     expiring_windows_escalate_exactly_once,
+    leases_and_ended_windows_keep_their_limit_and_order,
 );

@@ -21,6 +21,7 @@ use crate::id::Id;
 use crate::text_enum::text_enum;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sqlx::AssertSqlSafe;
 
 text_enum! {
     pub enum ChannelKind {
@@ -350,6 +351,11 @@ pub async fn events_for_notice(tx: &mut Tx, notice_id: Id) -> Result<Vec<StepEve
 /// or `sending` under an expired lease) and marks them `sending`. The lease lasts until
 /// `lease_until_ms`; a worker that dies leaves it to expire, and the step is leased again with
 /// the same attempt number — so the same idempotency key reaches the provider.
+///
+/// The limit is written into the statement, not bound (here and in [`windows_ended`]): SQLite
+/// prepares a statement again every time its LIMIT parameter is bound, since the value may
+/// change the plan, and the engine runs both every round. With the limit in the text, the
+/// cached statement is reused; the limit is a number, so nothing can be injected.
 pub async fn lease_due(
     tx: &mut Tx,
     owner: &str,
@@ -364,41 +370,41 @@ pub async fn lease_due(
     let names: Vec<String> = channels.iter().map(|c| c.as_str().to_owned()).collect();
     let leased: Vec<Step> = match &mut tx.inner {
         TxInner::Postgres(t) => {
-            sqlx::query_as(
+            sqlx::query_as(AssertSqlSafe(format!(
                 concat!("UPDATE steps SET lease_owner = $1, lease_until = $2, status = 'sending', updated_at = $3
                  WHERE id IN (
                      SELECT id FROM steps
                      WHERE channel = ANY($4) AND status IN ('queued', 'sending') AND due_at <= $3 AND lease_until < $5
-                     ORDER BY due_at, id LIMIT $6
+                     ORDER BY due_at, id LIMIT {limit}
                      FOR UPDATE SKIP LOCKED)
                    AND lease_until < $5
                  RETURNING ", step_columns!()),
-            )
+                limit = limit
+            )))
             .bind(owner)
             .bind(lease_until_ms)
             .bind(now)
             .bind(&names)
             .bind(now_ms)
-            .bind(limit)
             .fetch_all(&mut **t)
             .await?
         }
         TxInner::Sqlite(t) => {
-            sqlx::query_as(
+            sqlx::query_as(AssertSqlSafe(format!(
                 concat!("UPDATE steps SET lease_owner = $1, lease_until = $2, status = 'sending', updated_at = $3
                  WHERE id IN (
                      SELECT id FROM steps
                      WHERE channel IN (SELECT value FROM json_each($4)) AND status IN ('queued', 'sending') AND due_at <= $3 AND lease_until < $5
-                     ORDER BY due_at, id LIMIT $6)
+                     ORDER BY due_at, id LIMIT {limit})
                    AND lease_until < $5
                  RETURNING ", step_columns!()),
-            )
+                limit = limit
+            )))
             .bind(owner)
             .bind(lease_until_ms)
             .bind(now)
             .bind(serde_json::Value::from(names).to_string())
             .bind(now_ms)
-            .bind(limit)
             .fetch_all(&mut **t)
             .await?
         }
@@ -530,11 +536,11 @@ pub async fn release_for_retry(
 /// Steps waiting for an acknowledgement whose window has ended.
 pub async fn windows_ended(tx: &mut Tx, now: DateTime<Utc>, limit: i64) -> Result<Vec<Step>> {
     Ok(on_tx!(tx, |c| {
-        sqlx::query_as(
-            concat!("SELECT ", step_columns!(), " FROM steps WHERE status IN ('sent', 'delivered', 'queued') AND window_ends_at <= $1 ORDER BY window_ends_at, id LIMIT $2"),
-        )
+        sqlx::query_as(AssertSqlSafe(format!(
+            concat!("SELECT ", step_columns!(), " FROM steps WHERE status IN ('sent', 'delivered', 'queued') AND window_ends_at <= $1 ORDER BY window_ends_at, id LIMIT {limit}"),
+            limit = limit
+        )))
         .bind(now)
-        .bind(limit)
         .fetch_all(c)
         .await?
     }))
