@@ -409,7 +409,7 @@ impl Engine {
         notice_id: Id,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let notice = notices::get(tx, notice_id).await?;
+        let (notice, policy) = notices::get_with_policy(tx, notice_id).await?;
         if !notice.status.is_open() {
             return Ok(());
         }
@@ -422,7 +422,7 @@ impl Engine {
         }) {
             return Ok(()); // a step is still running
         }
-        let policy = self.policy_of(tx, notice_id).await?;
+        let policy = Policy::from_stored(policy)?;
         let points = contact_points::list(tx, notice.patient_id).await?;
         let opening_hours = self.opening_hours(tx, &points).await?;
         let input = PlanInput {
@@ -586,12 +586,12 @@ impl Engine {
         .await?;
         // The key is noted before the provider is called, so a delivery report that overtakes
         // our own bookkeeping still finds its step. What each send needs is read in the same
-        // transaction: one statement for the notice, its patient and organisation, and one for
-        // the contact point.
+        // transaction: the notice, its patient and organisation with the key, then the
+        // contact point.
         let mut ready = Vec::with_capacity(leased.len());
         for step in leased {
-            steps::set_idempotency_key(&mut tx, step.id, &idempotency_key(&step)).await?;
-            let facts = notices::dispatch_facts(&mut tx, step.notice_id).await?;
+            let facts =
+                steps::note_key_for_dispatch(&mut tx, &step, &idempotency_key(&step)).await?;
             let cp = match step.contact_point_id {
                 Some(id) => Some(contact_points::get(&mut tx, id).await?),
                 None => None,
@@ -846,11 +846,11 @@ impl Engine {
         note: Option<&str>,
     ) -> Result<AckResult> {
         let now = self.now();
-        let notice = notices::get(tx, notice_id).await?;
         if !notices::close(tx, notice_id, NoticeStatus::Acknowledged, now).await? {
+            // Closed already (or no such notice: `get` says so); the notice is read only then.
             return Ok(AckResult::AlreadyClosed {
                 notice_id,
-                status: notice.status,
+                status: notices::get(tx, notice_id).await?.status,
             });
         }
         let all = steps::for_notice(tx, notice_id).await?;

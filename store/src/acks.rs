@@ -160,19 +160,13 @@ pub async fn recent_failures(
     now: DateTime<Utc>,
 ) -> Result<(i64, i64)> {
     let since = now - window;
-    let by_source: i64 = on_tx!(tx, |c| {
-        sqlx::query_scalar(
-            "SELECT COUNT(*) FROM ack_attempts WHERE source = $1 AND at > $2 AND NOT success",
+    // Both counts in one statement: this runs for every code a patient sends or types.
+    let (by_source, by_code): (i64, i64) = on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM ack_attempts WHERE source = $1 AND at > $3 AND NOT success),
+                    (SELECT COUNT(*) FROM ack_attempts WHERE code_hash = $2 AND at > $3 AND NOT success)",
         )
         .bind(source)
-        .bind(since)
-        .fetch_one(c)
-        .await?
-    });
-    let by_code: i64 = on_tx!(tx, |c| {
-        sqlx::query_scalar(
-            "SELECT COUNT(*) FROM ack_attempts WHERE code_hash = $1 AND at > $2 AND NOT success",
-        )
         .bind(code_hash)
         .bind(since)
         .fetch_one(c)

@@ -295,21 +295,16 @@ pub struct DispatchFacts {
     pub sms_sender: Option<String>,
 }
 
-pub async fn dispatch_facts(tx: &mut Tx, id: Id) -> Result<DispatchFacts> {
-    on_tx!(tx, |c| {
-        sqlx::query_as(
-            "SELECT n.patient_id, n.organisation_id, n.deadline, n.policy, p.coordinator_id, o.sms_sender
-             FROM notices n
-             JOIN patients p ON p.id = n.patient_id
-             JOIN organisations o ON o.id = n.organisation_id
-             WHERE n.id = $1",
-        )
-        .bind(id)
-        .fetch_optional(c)
-        .await?
-    })
-    .ok_or(Error::NotFound("notice"))
+/// The [`DispatchFacts`] query up to its WHERE clause (which names the notice `n`).
+macro_rules! dispatch_facts_query {
+    () => {
+        "SELECT n.patient_id, n.organisation_id, n.deadline, n.policy, p.coordinator_id, o.sms_sender
+         FROM notices n
+         JOIN patients p ON p.id = n.patient_id
+         JOIN organisations o ON o.id = n.organisation_id "
+    };
 }
+pub(crate) use dispatch_facts_query;
 
 pub async fn get(tx: &mut Tx, id: Id) -> Result<Notice> {
     on_tx!(tx, |c| {
@@ -323,6 +318,29 @@ pub async fn get(tx: &mut Tx, id: Id) -> Result<Notice> {
         .await?
     })
     .ok_or(Error::NotFound("notice"))
+}
+
+/// A notice with the policy snapshot it was planned with (as [`policy_snapshot`] gives it),
+/// in one statement: escalating needs both.
+pub async fn get_with_policy(tx: &mut Tx, id: Id) -> Result<(Notice, Option<serde_json::Value>)> {
+    #[derive(sqlx::FromRow)]
+    struct WithPolicy {
+        #[sqlx(flatten)]
+        notice: Notice,
+        policy: Option<sqlx::types::Json<serde_json::Value>>,
+    }
+    let row: WithPolicy = on_tx!(tx, |c| {
+        sqlx::query_as(concat!(
+            "SELECT ",
+            notice_columns!(),
+            ", policy FROM notices WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+    })
+    .ok_or(Error::NotFound("notice"))?;
+    Ok((row.notice, row.policy.map(|j| j.0)))
 }
 
 /// A patient's notices, newest first.

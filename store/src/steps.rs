@@ -7,6 +7,7 @@
 //! the lease check in the outer `WHERE`. `lease_until` is Unix milliseconds and 0 when free.
 
 use crate::db::{Tx, TxInner, on_tx};
+use crate::notices::{self, dispatch_facts_query};
 
 /// The columns of a [`Step`], for `concat!` into each query: sqlx takes only static SQL.
 macro_rules! step_columns {
@@ -637,18 +638,47 @@ pub async fn by_idempotency_key(tx: &mut Tx, key: &str) -> Result<Option<Step>> 
     }))
 }
 
-/// Notes the idempotency key a send is about to use, before the provider is called, so a
-/// delivery report that overtakes our own bookkeeping still finds its step.
-pub async fn set_idempotency_key(tx: &mut Tx, id: Id, key: &str) -> Result<()> {
-    on_tx!(tx, |c| {
-        sqlx::query("UPDATE steps SET idempotency_key = $2 WHERE id = $1")
-            .bind(id)
+/// Notes the key a step is about to be sent with and reads what sending it needs
+/// ([`notices::DispatchFacts`]). The key is stored before the provider is called, so a
+/// delivery report that overtakes our own bookkeeping still finds its step. On SQLite both
+/// statements go in one round trip (the engine does this for every send).
+pub async fn note_key_for_dispatch(
+    tx: &mut Tx,
+    step: &Step,
+    key: &str,
+) -> Result<notices::DispatchFacts> {
+    macro_rules! note_key {
+        () => {
+            "UPDATE steps SET idempotency_key = $2 WHERE id = $1"
+        };
+    }
+    let facts = match &mut tx.inner {
+        TxInner::Postgres(t) => {
+            sqlx::query(note_key!())
+                .bind(step.id)
+                .bind(key)
+                .execute(&mut **t)
+                .await?;
+            sqlx::query_as(concat!(dispatch_facts_query!(), "WHERE n.id = $1"))
+                .bind(step.notice_id)
+                .fetch_optional(&mut **t)
+                .await?
+        }
+        TxInner::Sqlite(t) => {
+            sqlx::query_as(concat!(
+                note_key!(),
+                "; ",
+                dispatch_facts_query!(),
+                "WHERE n.id = $3"
+            ))
+            .bind(step.id)
             .bind(key)
-            .execute(c)
+            .bind(step.notice_id)
+            .fetch_optional(&mut **t)
             .await?
-            .rows_affected()
-    });
-    Ok(())
+        }
+    };
+    facts.ok_or(Error::NotFound("notice"))
 }
 
 /// Records when and through what a step went out, for a step a delivery report has already
