@@ -171,28 +171,32 @@ pub struct NewStep {
     pub body: Option<String>,
 }
 
+/// Stores a notice's plan. A step that starts out queued (the first to run) was planned and
+/// queued at the same instant, and its history says so: a `planned` event, then its `queued`.
 pub async fn insert_plan(
     tx: &mut Tx,
     notice_id: Id,
     steps: &[NewStep],
     now: DateTime<Utc>,
 ) -> Result<Vec<Id>> {
-    insert_steps(tx, notice_id, 0, steps, now).await
+    insert_steps(tx, notice_id, 0, steps, true, now).await
 }
 
-/// Stores steps at positions `first_position`, `first_position + 1`, … with their first events.
+/// Stores steps at positions `first_position`, `first_position + 1`, … with their first events
+/// (with `planned_first`, a queued step's `planned` event before its `queued` one).
 async fn insert_steps(
     tx: &mut Tx,
     notice_id: Id,
     first_position: i32,
     steps: &[NewStep],
+    planned_first: bool,
     now: DateTime<Utc>,
 ) -> Result<Vec<Id>> {
     if steps.is_empty() {
         return Ok(Vec::new());
     }
-    // (step id, position, step, id of its first event)
-    let rows: Vec<(Id, i32, &NewStep, Id)> = steps
+    // (step id, position, step)
+    let rows: Vec<(Id, i32, &NewStep)> = steps
         .iter()
         .enumerate()
         .map(|(i, s)| {
@@ -200,9 +204,20 @@ async fn insert_steps(
                 .ok()
                 .and_then(|i| first_position.checked_add(i))
                 .unwrap_or(i32::MAX);
-            (Id::new(now), position, s, Id::new(now))
+            (Id::new(now), position, s)
         })
         .collect();
+    // (event id, step id, status, detail)
+    let mut events: Vec<(Id, Id, StepStatus, Option<&str>)> = Vec::with_capacity(rows.len() + 1);
+    for (id, _, s) in &rows {
+        if planned_first && s.status == StepStatus::Queued {
+            // As if stored planned, then moved to the queue (which gives no detail).
+            events.push((Id::new(now), *id, StepStatus::Planned, s.reason.as_deref()));
+            events.push((Id::new(now), *id, StepStatus::Queued, None));
+        } else {
+            events.push((Id::new(now), *id, s.status, s.reason.as_deref()));
+        }
+    }
     // All steps in one statement and their first events in another, not a round trip per step.
     macro_rules! steps_insert {
         () => {{
@@ -210,7 +225,7 @@ async fn insert_steps(
                 "INSERT INTO steps (id, notice_id, position, channel, contact_point_id, status, reason,
                                     due_at, window_ends_at, body, created_at, updated_at) ",
             );
-            q.push_values(&rows, |mut row, (id, position, s, _)| {
+            q.push_values(&rows, |mut row, (id, position, s)| {
                 row.push_bind(*id)
                     .push_bind(notice_id)
                     .push_bind(*position)
@@ -230,12 +245,12 @@ async fn insert_steps(
     macro_rules! push_events {
         ($q:expr) => {
             $q.push("INSERT INTO step_events (id, step_id, at, status, detail) ");
-            $q.push_values(&rows, |mut row, (id, _, s, event_id)| {
+            $q.push_values(&events, |mut row, (event_id, step_id, status, detail)| {
                 row.push_bind(*event_id)
-                    .push_bind(*id)
+                    .push_bind(*step_id)
                     .push_bind(now)
-                    .push_bind(s.status)
-                    .push_bind(&s.reason);
+                    .push_bind(*status)
+                    .push_bind(*detail);
             });
         };
     }
@@ -618,6 +633,7 @@ pub async fn append(tx: &mut Tx, notice_id: Id, step: &NewStep, now: DateTime<Ut
         notice_id,
         next.unwrap_or(0),
         std::slice::from_ref(step),
+        false,
         now,
     )
     .await?;
