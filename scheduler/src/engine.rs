@@ -86,6 +86,15 @@ pub struct Round {
     pub expired: usize,
 }
 
+/// Which step an acknowledgement came through.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Via<'a> {
+    /// This one, if named.
+    Step(Option<Id>),
+    /// The notice's latest sent SMS step to one of these numbers (a reply from the phone).
+    SmsTo(&'a [ContactPoint]),
+}
+
 /// The result of an acknowledgement attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AckResult {
@@ -829,6 +838,21 @@ impl Engine {
         via_step: Option<Id>,
         note: Option<&str>,
     ) -> Result<AckResult> {
+        self.acknowledge_via(tx, notice_id, method, actor, Via::Step(via_step), note)
+            .await
+    }
+
+    /// [`Engine::acknowledge`], with the step the ack came through named or found.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn acknowledge_via(
+        &self,
+        tx: &mut Tx,
+        notice_id: Id,
+        method: AckMethod,
+        actor: &str,
+        via: Via<'_>,
+        note: Option<&str>,
+    ) -> Result<AckResult> {
         let now = self.now();
         if !notices::close(tx, notice_id, NoticeStatus::Acknowledged, now).await? {
             // Closed already (or no such notice: `get` says so); the notice is read only then.
@@ -838,6 +862,19 @@ impl Engine {
             });
         }
         let all = steps::for_notice(tx, notice_id).await?;
+        let via_step = match via {
+            Via::Step(id) => id,
+            Via::SmsTo(known) => all
+                .iter()
+                .rev()
+                .find(|s| {
+                    s.channel == ChannelKind::Sms
+                        && s.sent_at.is_some()
+                        && s.contact_point_id
+                            .is_some_and(|c| known.iter().any(|k| k.id == c))
+                })
+                .map(|s| s.id),
+        };
         // The step the ack came through: the one named, else the latest that reached the patient.
         let via = match via_step {
             Some(id) => all.iter().find(|s| s.id == id),

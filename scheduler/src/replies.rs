@@ -5,14 +5,14 @@
 //!
 //! Repeated or late reports are harmless: state only moves forward.
 
-use crate::engine::{AckResult, Engine, Result};
+use crate::engine::{AckResult, Engine, Result, Via};
 use kontaktvei_channels::sms::reports::{DeliveryReport, InboundSms, ReportStatus};
 use kontaktvei_channels::sms::{Sent, SmsMessage};
 use kontaktvei_store::acks::{self, AckMethod};
 use kontaktvei_store::contact_points::{self, ContactStatus};
 use kontaktvei_store::inbound::{self, InboundKind, InboundMessage};
 use kontaktvei_store::notices::{self, Notice};
-use kontaktvei_store::steps::{self, ChannelKind, StepChanges, StepStatus};
+use kontaktvei_store::steps::{self, StepChanges, StepStatus};
 use kontaktvei_store::{Id, Tx, phone};
 
 /// What a delivery report did.
@@ -154,7 +154,6 @@ impl Engine {
             received_at: now,
         };
         let known = contact_points::by_phone(tx, &from).await?;
-        let newest_open = self.newest_open_notice(tx, &known).await?;
 
         let mut reply = None;
         let source = format!("sms:{from}");
@@ -179,11 +178,11 @@ impl Engine {
             message.kind = InboundKind::Ack;
             message.notice_id = Some(notice.id);
             message.patient_id = Some(notice.patient_id);
-            let via = self.sms_step_to(tx, notice.id, &known).await?;
             let actor = format!("sms:{}", message.id);
+            let via = Via::SmsTo(&known);
             reply = Some(
                 match self
-                    .acknowledge(tx, notice.id, AckMethod::SmsReply, &actor, via, None)
+                    .acknowledge_via(tx, notice.id, AckMethod::SmsReply, &actor, via, None)
                     .await?
                 {
                     AckResult::Acknowledged { .. } => THANKS,
@@ -192,6 +191,7 @@ impl Engine {
             );
         } else if STOP_WORDS.contains(&text.to_uppercase().trim_end_matches(['.', '!']).trim()) {
             message.kind = InboundKind::Stop;
+            let newest_open = self.newest_open_notice(tx, &known).await?;
             message.notice_id = newest_open.as_ref().map(|n| n.id);
             message.patient_id = known.first().map(|c| c.patient_id);
             for cp in &known {
@@ -210,7 +210,7 @@ impl Engine {
                 }
             }
             reply = Some(STOPPED);
-        } else if let Some(notice) = newest_open {
+        } else if let Some(notice) = self.newest_open_notice(tx, &known).await? {
             message.kind = InboundKind::Reply;
             message.notice_id = Some(notice.id);
             message.patient_id = Some(notice.patient_id);
@@ -219,14 +219,13 @@ impl Engine {
                 .iter()
                 .any(|c| c.patient_id == notice.patient_id && c.status == ContactStatus::Confirmed);
             if policy.replies_from_confirmed_number_count && confirmed {
-                let via = self.sms_step_to(tx, notice.id, &known).await?;
                 let actor = format!("sms:{}", message.id);
-                self.acknowledge(
+                self.acknowledge_via(
                     tx,
                     notice.id,
                     AckMethod::SmsReply,
                     &actor,
-                    via,
+                    Via::SmsTo(&known),
                     Some("a reply without the code, from a confirmed number"),
                 )
                 .await?;
@@ -279,26 +278,6 @@ impl Engine {
             }
         }
         Ok(newest)
-    }
-
-    /// The notice's SMS step that went to one of these numbers, if any.
-    async fn sms_step_to(
-        &self,
-        tx: &mut Tx,
-        notice_id: Id,
-        known: &[contact_points::ContactPoint],
-    ) -> Result<Option<Id>> {
-        let all = steps::for_notice(tx, notice_id).await?;
-        Ok(all
-            .iter()
-            .rev()
-            .find(|s| {
-                s.channel == ChannelKind::Sms
-                    && s.sent_at.is_some()
-                    && s.contact_point_id
-                        .is_some_and(|c| known.iter().any(|k| k.id == c))
-            })
-            .map(|s| s.id))
     }
 }
 

@@ -129,6 +129,25 @@ pub async fn for_notice(tx: &mut Tx, notice_id: Id) -> Result<Option<Ack>> {
     }))
 }
 
+/// Whether any notice about the appointment was acknowledged before `before` (was the patient
+/// told in time?), in one statement.
+pub async fn any_for_appointment_before(
+    tx: &mut Tx,
+    appointment_id: Id,
+    before: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(on_tx!(tx, |c| {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM acks a JOIN notices n ON n.id = a.notice_id
+                            WHERE n.appointment_id = $1 AND a.at < $2)",
+        )
+        .bind(appointment_id)
+        .bind(before)
+        .fetch_one(c)
+        .await?
+    }))
+}
+
 /// Notes an attempt to use a code (the code itself is not stored, only its hash).
 pub async fn record_attempt(
     tx: &mut Tx,

@@ -888,14 +888,9 @@ impl<'a> World<'a> {
                 {
                     return Ok(());
                 }
-                let mut informed = false;
-                for n in notices::for_appointment(tx, appointment).await? {
-                    if let Some(ack) = kontaktvei_store::acks::for_notice(tx, n.id).await?
-                        && ack.at < starts_at
-                    {
-                        informed = true;
-                    }
-                }
+                let informed =
+                    kontaktvei_store::acks::any_for_appointment_before(tx, appointment, starts_at)
+                        .await?;
                 let chance = if informed {
                     sc.clinic.attend_if_informed
                 } else {
