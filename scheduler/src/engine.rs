@@ -578,17 +578,12 @@ impl Engine {
         )
         .await?;
         // The key is noted before the provider is called, so a delivery report that overtakes
-        // our own bookkeeping still finds its step. What each send needs is read in the same
-        // transaction: the notice, its patient and organisation with the key, then the
-        // contact point.
+        // our own bookkeeping still finds its step. What each send needs (the notice, its
+        // patient and organisation, the contact point) is read with it.
         let mut ready = Vec::with_capacity(leased.len());
         for step in leased {
-            let facts =
-                steps::note_key_for_dispatch(&mut tx, &step, &idempotency_key(&step)).await?;
-            let cp = match step.contact_point_id {
-                Some(id) => Some(contact_points::get(&mut tx, id).await?),
-                None => None,
-            };
+            let (facts, cp) =
+                steps::prepare_dispatch(&mut tx, &step, &idempotency_key(&step)).await?;
             ready.push((step, facts, cp));
         }
         tx.commit().await?;

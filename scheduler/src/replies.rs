@@ -119,7 +119,7 @@ impl Engine {
             }
             ReportStatus::Failed(reason) => {
                 steps::record_event(tx, step.id, step.status, Some(&detail), now).await?;
-                self.report_failure(tx, step.id, reason).await?;
+                self.fail_step(tx, &step, reason, now).await?;
             }
             ReportStatus::Accepted | ReportStatus::Buffered => {
                 steps::record_event(tx, step.id, step.status, Some(&detail), now).await?;

@@ -20,6 +20,7 @@ macro_rules! contact_point_columns {
          consent_given_by, consent_given_at, consent_scope"
     };
 }
+pub(crate) use contact_point_columns;
 
 text_enum! {
     pub enum ContactKind {

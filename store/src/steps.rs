@@ -6,8 +6,10 @@
 //! at a time (`BEGIN IMMEDIATE`), so a compare-and-set `UPDATE … RETURNING` is enough. Both repeat
 //! the lease check in the outer `WHERE`. `lease_until` is Unix milliseconds and 0 when free.
 
+use crate::contact_points::{ContactPoint, contact_point_columns};
 use crate::db::{Tx, TxInner, on_tx};
 use crate::notices::{self, dispatch_facts_query};
+use sqlx::FromRow;
 
 /// The columns of a [`Step`], for `concat!` into each query: sqlx takes only static SQL.
 macro_rules! step_columns {
@@ -654,47 +656,89 @@ pub async fn by_idempotency_key(tx: &mut Tx, key: &str) -> Result<Option<Step>> 
     }))
 }
 
-/// Notes the key a step is about to be sent with and reads what sending it needs
-/// ([`notices::DispatchFacts`]). The key is stored before the provider is called, so a
-/// delivery report that overtakes our own bookkeeping still finds its step. On SQLite both
-/// statements go in one round trip (the engine does this for every send).
-pub async fn note_key_for_dispatch(
+/// Notes the key a step is about to be sent with and reads what sending it needs: the
+/// [`notices::DispatchFacts`] and the step's contact point, if it has one. The key is stored
+/// before the provider is called, so a delivery report that overtakes our own bookkeeping
+/// still finds its step. On SQLite all of it is one round trip, its statements' rows read in
+/// order (the engine does this for every send).
+pub async fn prepare_dispatch(
     tx: &mut Tx,
     step: &Step,
     key: &str,
-) -> Result<notices::DispatchFacts> {
+) -> Result<(notices::DispatchFacts, Option<ContactPoint>)> {
     macro_rules! note_key {
         () => {
             "UPDATE steps SET idempotency_key = $2 WHERE id = $1"
         };
     }
-    let facts = match &mut tx.inner {
+    macro_rules! contact_point {
+        ($param:literal) => {
+            concat!(
+                "SELECT ",
+                contact_point_columns!(),
+                " FROM contact_points WHERE id = ",
+                $param
+            )
+        };
+    }
+    match &mut tx.inner {
         TxInner::Postgres(t) => {
             sqlx::query(note_key!())
                 .bind(step.id)
                 .bind(key)
                 .execute(&mut **t)
                 .await?;
-            sqlx::query_as(concat!(dispatch_facts_query!(), "WHERE n.id = $1"))
+            let facts = sqlx::query_as(concat!(dispatch_facts_query!(), "WHERE n.id = $1"))
                 .bind(step.notice_id)
                 .fetch_optional(&mut **t)
                 .await?
+                .ok_or(Error::NotFound("notice"))?;
+            let cp = match step.contact_point_id {
+                Some(id) => Some(
+                    sqlx::query_as(contact_point!("$1"))
+                        .bind(id)
+                        .fetch_optional(&mut **t)
+                        .await?
+                        .ok_or(Error::NotFound("contact point"))?,
+                ),
+                None => None,
+            };
+            Ok((facts, cp))
         }
         TxInner::Sqlite(t) => {
-            sqlx::query_as(concat!(
-                note_key!(),
-                "; ",
-                dispatch_facts_query!(),
-                "WHERE n.id = $3"
-            ))
-            .bind(step.id)
-            .bind(key)
-            .bind(step.notice_id)
-            .fetch_optional(&mut **t)
-            .await?
+            let query = match step.contact_point_id {
+                Some(_) => concat!(
+                    note_key!(),
+                    "; ",
+                    dispatch_facts_query!(),
+                    "WHERE n.id = $3; ",
+                    contact_point!("$4")
+                ),
+                None => concat!(
+                    note_key!(),
+                    "; ",
+                    dispatch_facts_query!(),
+                    "WHERE n.id = $3"
+                ),
+            };
+            let rows = sqlx::query(query)
+                .bind(step.id)
+                .bind(key)
+                .bind(step.notice_id)
+                .bind(step.contact_point_id)
+                .fetch_all(&mut **t)
+                .await?;
+            let facts = rows.first().ok_or(Error::NotFound("notice"))?;
+            let facts = notices::DispatchFacts::from_row(facts)?;
+            let cp = match step.contact_point_id {
+                Some(_) => Some(ContactPoint::from_row(
+                    rows.get(1).ok_or(Error::NotFound("contact point"))?,
+                )?),
+                None => None,
+            };
+            Ok((facts, cp))
         }
-    };
-    facts.ok_or(Error::NotFound("notice"))
+    }
 }
 
 /// Records when and through what a step went out, for a step a delivery report has already
