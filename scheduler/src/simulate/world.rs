@@ -811,6 +811,7 @@ impl<'a> World<'a> {
                 .await?;
                 self.engine.plan(tx, &notice).await?;
                 self.booking_number.insert(appointment.id, k);
+                self.remember_notice(&notice);
                 self.appointments += 1;
                 self.last_appointment = self.last_appointment.max(starts_at);
                 self.schedule(
@@ -864,6 +865,7 @@ impl<'a> World<'a> {
                 )
                 .await?;
                 self.engine.plan(tx, &notice).await?;
+                self.remember_notice(&notice);
                 self.last_appointment = self.last_appointment.max(moved.starts_at);
                 self.schedule(
                     moved.starts_at + TimeDelta::minutes(30),
@@ -907,6 +909,7 @@ impl<'a> World<'a> {
                 if let Some(notice) = &follow_up {
                     self.no_shows += 1;
                     self.engine.plan(tx, notice).await?;
+                    self.remember_notice(notice);
                     if self.strategy == Strategy::Kontaktvei {
                         self.engine.no_show(tx, notice).await?;
                     }
@@ -1246,6 +1249,13 @@ impl<'a> World<'a> {
             .appointment_id
             .and_then(|a| self.booking_number.get(&a).copied());
         (n.created_at, n.kind.as_str(), n.deadline, booking)
+    }
+
+    /// Notes the ordering key of a notice the simulated clinic just made, so that `phones`
+    /// need not read it back (it reads only those made elsewhere, such as reminders).
+    fn remember_notice(&mut self, n: &notices::Notice) {
+        let key = self.notice_key(n);
+        self.notice_keys.insert(n.id, key);
     }
 
     /// Reads the ordering key of the notices not seen before (a key never changes).
