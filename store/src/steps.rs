@@ -501,16 +501,40 @@ pub async fn transition(
             &allowed,
             &mut **t
         ),
-        TxInner::Sqlite(t) => cas!(
-            concat!(
-                set!(),
-                " WHERE id = $1 AND status IN (SELECT value FROM json_each($2));
+        // SQLite rewrites every index on a column its SET clause names, whether the value
+        // changes or not (PostgreSQL compares values): so here the statement names only the
+        // columns this move sets. A lease is held only in `sending`, so only a move from
+        // `sending` has one to release. Each variant is prepared once and cached.
+        TxInner::Sqlite(t) => {
+            let mut sql =
+                String::from("UPDATE steps SET status = $3, reason = COALESCE($4, reason)");
+            for (set, column) in [
+                (changes.due_at.is_some(), ", due_at = $5"),
+                (changes.window_ends_at.is_some(), ", window_ends_at = $6"),
+                (changes.idempotency_key.is_some(), ", idempotency_key = $7"),
+                (changes.provider_ref.is_some(), ", provider_ref = $8"),
+                (
+                    allowed.contains(&StepStatus::Sending.as_str()),
+                    ", lease_owner = NULL, lease_until = 0",
+                ),
+            ] {
+                if set {
+                    sql.push_str(column);
+                }
+            }
+            sql.push_str(
+                ", sent_at = COALESCE($9, sent_at), finished_at = COALESCE($10, finished_at),
+                   updated_at = $11
+                 WHERE id = $1 AND status IN (SELECT value FROM json_each($2));
                  INSERT INTO step_events (id, step_id, at, status, detail)
-                 SELECT $12, $1, $11, $3, $4 WHERE changes() = 1"
-            ),
-            serde_json::Value::from(allowed).to_string(),
-            &mut **t
-        ),
+                 SELECT $12, $1, $11, $3, $4 WHERE changes() = 1",
+            );
+            cas!(
+                AssertSqlSafe(sql),
+                serde_json::Value::from(allowed).to_string(),
+                &mut **t
+            )
+        }
     };
     // PostgreSQL counts the event row; SQLite counts the step and the event.
     Ok(changed > 0)
