@@ -1949,7 +1949,50 @@ async fn a_team_larger_than_one_insert_is_told_person_by_person(backend: &str) {
     .await;
 }
 
+/// "Was the patient told in time?" (the simulated clinic asks it at every appointment): an
+/// acknowledgement of any notice about the appointment counts if it came before the time asked
+/// about, not at it, and a notice about another appointment does not count.
+async fn an_ack_counts_for_its_appointment_if_it_came_before(backend: &str) {
+    on(backend, tuesday_morning(), async |w| {
+        let p = w.patient(&["sms"]).await;
+        let starts = w.now() + TimeDelta::days(3);
+        let notice = w.book(p, starts).await;
+        let other = w.book(p, starts + TimeDelta::days(7)).await;
+        let (appointment, other_appointment) = (
+            notice.appointment_id.unwrap(),
+            other.appointment_id.unwrap(),
+        );
+        let told = async |appointment, before| {
+            let mut tx = w.store.begin_read().await.unwrap();
+            let told =
+                kontaktvei_store::acks::any_for_appointment_before(&mut tx, appointment, before)
+                    .await
+                    .unwrap();
+            tx.commit().await.unwrap();
+            told
+        };
+        assert!(!told(appointment, starts).await, "nothing acknowledged yet");
+        let mut tx = w.store.begin().await.unwrap();
+        w.engine
+            .acknowledge(&mut tx, notice.id, AckMethod::Link, "patient", None, None)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(told(appointment, starts).await, "acknowledged before it");
+        assert!(
+            !told(appointment, w.now()).await,
+            "not before the ack itself"
+        );
+        assert!(
+            !told(other_appointment, starts + TimeDelta::days(7)).await,
+            "another appointment"
+        );
+    })
+    .await;
+}
+
 both!(
+    an_ack_counts_for_its_appointment_if_it_came_before,
     a_big_day_becomes_several_batches,
     a_batchs_letters_are_not_given_out_after_the_retention_period,
     letters_before_the_cut_off_go_in_that_days_batch,
