@@ -112,7 +112,7 @@ impl Engine {
                 None => false,
             };
             if !live {
-                self.report_failure(&mut tx, step.id, "address_no_longer_valid")
+                self.fail_step(&mut tx, &step, "address_no_longer_valid", now)
                     .await?;
                 continue;
             }
@@ -319,7 +319,7 @@ impl Engine {
         }
         let step = steps::get(tx, letter.step_id).await?;
         let notice = notices::get(tx, letter.notice_id).await?;
-        self.report_failure(tx, step.id, "returned_letter").await?;
+        self.fail_step(tx, &step, "returned_letter", now).await?;
         if let Some(cp) = step.contact_point_id {
             contact_points::mark_failed(tx, cp, &format!("returned letter: {reason}")).await?;
         }
