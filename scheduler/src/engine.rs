@@ -28,7 +28,7 @@ use kontaktvei_store::contact_points::{self, ContactKind, ContactPoint};
 use kontaktvei_store::notices::{self, Notice, NoticeStatus};
 use kontaktvei_store::organisations;
 use kontaktvei_store::steps::{self, ChannelKind, NewStep, Step, StepChanges, StepStatus};
-use kontaktvei_store::{Clock, Id, Store, Tx, appointments, patients, tasks};
+use kontaktvei_store::{Clock, Id, Store, Tx, appointments, due, patients, tasks};
 use kontaktvei_templates as templates;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -528,32 +528,70 @@ impl Engine {
         Ok(true)
     }
 
-    /// One round: hand due steps to their channels, then escalate ended windows.
+    /// One round: hand due steps to their channels, then escalate ended windows, then chase
+    /// tasks and hand-overs.
     pub async fn run_once(&self) -> Result<Round> {
-        let dispatched = self.run_due().await?;
-        let expired = self.expire_windows().await?;
-        self.chase().await?;
-        Ok(Round {
-            dispatched,
-            expired,
-        })
+        let due = self.due_work().await?;
+        Ok(self.round(due).await?.0)
+    }
+
+    /// A round from what is due now: the parts with nothing to do are skipped (see [`due`]).
+    /// After a part has done something, what is due is asked again, since a dispatch or an
+    /// escalation may have made work for the parts after it. Returns what is due after the
+    /// round, when the last question still answers it (nothing was written since).
+    async fn round(&self, mut due: due::DueWork) -> Result<(Round, Option<due::DueWork>)> {
+        let dispatched = if due.steps { self.run_due().await? } else { 0 };
+        if dispatched > 0 {
+            due = self.due_work().await?;
+        }
+        let expired = if due.windows {
+            self.expire_windows().await?
+        } else {
+            0
+        };
+        if expired > 0 {
+            due = self.due_work().await?;
+        }
+        let chased = if due.chase { self.chase().await? } else { 0 };
+        let after = (chased == 0).then_some(due);
+        Ok((
+            Round {
+                dispatched,
+                expired,
+            },
+            after,
+        ))
+    }
+
+    /// Which parts of a round have anything to do now.
+    pub async fn due_work(&self) -> Result<due::DueWork> {
+        let mut tx = self.store.begin_read().await?;
+        let work =
+            due::due_work(&mut tx, &self.channel_kinds(), self.chase_times(self.now())).await?;
+        tx.commit().await?;
+        Ok(work)
     }
 
     /// When this engine next has something to do (a step falling due, a window ending, a task
     /// to chase), so a driver of virtual time can jump there. Cron jobs are not included.
     pub async fn next_wake(&self) -> Result<Option<DateTime<Utc>>> {
         let mut tx = self.store.begin_read().await?;
-        let steps = steps::next_wake(&mut tx).await?;
-        let chase = tasks::next_chase(&mut tx).await?;
+        let wake = due::next_wake(&mut tx, crate::human::LEAD_AFTER).await?;
         tx.commit().await?;
-        Ok(steps.into_iter().chain(chase).min())
+        Ok(wake)
     }
 
     /// Rounds until nothing is left to do now (tests and the simulator drive virtual time so).
     pub async fn run_until_idle(&self) -> Result<Round> {
         let mut total = Round::default();
+        let mut known = None;
         for _ in 0..1000 {
-            let round = self.run_once().await?;
+            let due = match known {
+                Some(due) => due,
+                None => self.due_work().await?,
+            };
+            let (round, after) = self.round(due).await?;
+            known = after;
             total.dispatched += round.dispatched;
             total.expired += round.expired;
             if round == Round::default() {
@@ -563,10 +601,15 @@ impl Engine {
         Ok(total)
     }
 
+    /// The channels this engine can send through.
+    pub fn channel_kinds(&self) -> Vec<ChannelKind> {
+        self.channels.keys().copied().collect()
+    }
+
     /// Leases due steps of the channels we have and dispatches them. Returns how many.
     pub async fn run_due(&self) -> Result<usize> {
         let now = self.now();
-        let kinds: Vec<ChannelKind> = self.channels.keys().copied().collect();
+        let kinds = self.channel_kinds();
         let mut tx = self.store.begin().await?;
         let leased = steps::lease_due(
             &mut tx,

@@ -7,6 +7,7 @@ use crate::engine::{Engine, Result};
 use chrono::{DateTime, TimeDelta, Utc};
 use kontaktvei_store::acks::AckMethod;
 use kontaktvei_store::contact_points::{self, NewContactPoint, Provenance};
+use kontaktvei_store::due;
 use kontaktvei_store::handovers::{self, Handover, HandoverStatus, NewHandover, SubjectKind};
 use kontaktvei_store::notices::{self, Notice};
 use kontaktvei_store::notifications::{self, About, NotificationKind};
@@ -18,7 +19,7 @@ use kontaktvei_store::tasks::{
 use kontaktvei_store::{Error as StoreError, FieldError, Id, Tx, patients};
 
 /// A claimed task past due reminds its holder at once, and the team lead this much later.
-const LEAD_AFTER: TimeDelta = TimeDelta::hours(24);
+pub(crate) const LEAD_AFTER: TimeDelta = TimeDelta::hours(24);
 /// An offer nobody answered for this long reminds the one who offered it.
 const HANDOVER_REMINDER: TimeDelta = TimeDelta::hours(24);
 /// How soon a coordinator's follow-up (no-show, returned letter, STOP) should be looked at.
@@ -311,12 +312,22 @@ impl Engine {
         Ok(())
     }
 
+    /// The moments [`Engine::chase`] compares with at `now`.
+    pub fn chase_times(&self, now: DateTime<Utc>) -> due::ChaseTimes {
+        due::ChaseTimes {
+            now,
+            lead_due_before: now - LEAD_AFTER,
+            handover_before: now - HANDOVER_REMINDER,
+        }
+    }
+
     /// Tasks nobody claimed in time go to the team lead (who holds them from then on, by name)
     /// and the coordinator is told; claimed tasks past due remind their holder, then the lead;
     /// unanswered hand-overs remind who offered them.
     /// Each chase happens once (compare-and-set), however many instances run.
     pub async fn chase(&self) -> Result<usize> {
         let now = self.now();
+        let times = self.chase_times(now);
         let mut tx = self.store().begin().await?;
         let mut count = 0;
         for t in tasks::unclaimed_past_claim_time(&mut tx, now).await? {
@@ -414,7 +425,7 @@ impl Engine {
                 count += 1;
             }
         }
-        for t in tasks::overdue(&mut tx, now - LEAD_AFTER, true).await? {
+        for t in tasks::overdue(&mut tx, times.lead_due_before, true).await? {
             if tasks::mark_chased(&mut tx, t.id, Chase::Lead, now).await? {
                 notifications::notify_team(
                     &mut tx,
@@ -430,7 +441,7 @@ impl Engine {
             }
         }
         // An offer nobody answers is brought up again every day until someone does.
-        let before = now - HANDOVER_REMINDER;
+        let before = times.handover_before;
         for h in handovers::unanswered(&mut tx, before).await? {
             if handovers::mark_reminded(&mut tx, h.id, before, now).await? {
                 let about = about_handover(&h);

@@ -15,6 +15,8 @@ use kontaktvei_scheduler::human::{Closing, Offer, Person};
 use kontaktvei_store::acks::AckMethod;
 use kontaktvei_store::appointments::{self, AppointmentStatus};
 use kontaktvei_store::contact_points::{self, NewContactPoint};
+use kontaktvei_store::due::DueWork;
+use kontaktvei_store::handovers;
 use kontaktvei_store::handovers::{HandoverStatus, SubjectKind};
 use kontaktvei_store::notices::{self, Notice, NoticeStatus};
 use kontaktvei_store::notifications::{self, NotificationKind};
@@ -153,9 +155,47 @@ impl World {
 
     /// What the worker does each round: the engine, then the scheduled jobs that are due.
     async fn run(&self) {
+        self.due_work_is_what_a_round_finds().await;
         self.engine.run_until_idle().await.unwrap();
         self.cron.run_due(self.now()).await.unwrap();
+        self.due_work_is_what_a_round_finds().await;
         self.engine.run_until_idle().await.unwrap();
+    }
+
+    /// The engine's one-statement question "is anything due?" gives the answer of the queries
+    /// a round runs, asked here in a transaction that is rolled back (the lease is not kept).
+    /// Run before every round of every scenario, on both databases.
+    async fn due_work_is_what_a_round_finds(&self) {
+        let said = self.engine.due_work().await.unwrap();
+        let now = self.now();
+        let times = self.engine.chase_times(now);
+        let mut tx = self.store.begin().await.unwrap();
+        let kinds = self.engine.channel_kinds();
+        let lease_until = (now + TimeDelta::minutes(1)).timestamp_millis();
+        let leased = steps::lease_due(&mut tx, "oracle", &kinds, now, lease_until, 1)
+            .await
+            .unwrap();
+        let ended = steps::windows_ended(&mut tx, now, 1).await.unwrap();
+        let unclaimed = tasks::unclaimed_past_claim_time(&mut tx, now)
+            .await
+            .unwrap();
+        let owner = tasks::overdue(&mut tx, now, false).await.unwrap();
+        let lead = tasks::overdue(&mut tx, times.lead_due_before, true)
+            .await
+            .unwrap();
+        let offers = handovers::unanswered(&mut tx, times.handover_before)
+            .await
+            .unwrap();
+        drop(tx);
+        let found = DueWork {
+            steps: !leased.is_empty(),
+            windows: !ended.is_empty(),
+            chase: !(unclaimed.is_empty()
+                && owner.is_empty()
+                && lead.is_empty()
+                && offers.is_empty()),
+        };
+        assert_eq!(said, found, "due_work at {now}");
     }
 
     /// Moves virtual time on, running the engine every 10 minutes on the way, as the worker would.

@@ -372,8 +372,67 @@ async fn leases_and_ended_windows_keep_their_limit_and_order(backend: &str) {
     db.remove().await;
 }
 
+/// An instance that leased steps and stopped before sending them holds them only until its
+/// lease runs out: until then no other engine finds them due, afterwards another sends them.
+async fn a_lease_that_ran_out_is_due_again(backend: &str) {
+    let Some(db) = FreshDb::new(backend).await else {
+        return;
+    };
+    let store = db.store(2).await;
+    let now = Oslo
+        .with_ymd_and_hms(2026, 3, 10, 9, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc);
+    let clock = Arc::new(ManualClock::new(now));
+    let survivor = engine(store.clone(), clock.clone(), "survivor");
+    let notices = backlog(&store, &survivor, now).await;
+    assert!(
+        survivor.due_work().await.unwrap().steps,
+        "the backlog is due"
+    );
+
+    // The instance that stopped: it leased everything for a minute and sent nothing.
+    let mut tx = store.begin().await.unwrap();
+    let lease_until = (now + TimeDelta::minutes(1)).timestamp_millis();
+    let kinds = survivor.channel_kinds();
+    let taken = steps::lease_due(&mut tx, "stopped", &kinds, now, lease_until, 1000)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(taken.len(), BACKLOG);
+    assert!(
+        !survivor.due_work().await.unwrap().steps,
+        "leased elsewhere"
+    );
+    assert_eq!(survivor.run_once().await.unwrap().dispatched, 0);
+
+    clock.advance(TimeDelta::minutes(2));
+    assert!(
+        survivor.due_work().await.unwrap().steps,
+        "the lease ran out"
+    );
+    let round = survivor.run_until_idle().await.unwrap();
+    assert_eq!(round.dispatched, BACKLOG, "the survivor sends them all");
+    let sent = snapshot(&store, &notices)
+        .await
+        .steps
+        .into_values()
+        .flatten()
+        .filter(|s| s.status == StepStatus::Sent)
+        .count();
+    assert_eq!(sent, BACKLOG);
+    assert!(
+        !survivor.due_work().await.unwrap().steps,
+        "nothing left to send"
+    );
+
+    store.close().await;
+    db.remove().await;
+}
+
 both!(
     every_step_is_sent_exactly_once,
     expiring_windows_escalate_exactly_once,
     leases_and_ended_windows_keep_their_limit_and_order,
+    a_lease_that_ran_out_is_due_again,
 );

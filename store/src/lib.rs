@@ -18,6 +18,7 @@ pub mod audit;
 pub mod clock;
 pub mod contact_points;
 pub mod cron;
+pub mod due;
 pub mod emails;
 pub mod handovers;
 pub mod id;

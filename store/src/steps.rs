@@ -812,18 +812,3 @@ pub async fn due_letters(tx: &mut Tx, now: DateTime<Utc>) -> Result<Vec<Step>> {
         .await?
     }))
 }
-
-/// The earliest instant a worker has something to do for a step: a queued step falling due
-/// (letters wait for the print run instead), or a window ending. `None`: nothing is waiting.
-pub async fn next_wake(tx: &mut Tx) -> Result<Option<DateTime<Utc>>> {
-    let (due, window): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = on_tx!(tx, |c| {
-        sqlx::query_as(
-            "SELECT (SELECT MIN(due_at) FROM steps WHERE status = 'queued' AND channel <> 'letter'),
-                    (SELECT MIN(window_ends_at) FROM steps
-                      WHERE status IN ('queued', 'sent', 'delivered') AND window_ends_at IS NOT NULL)",
-        )
-        .fetch_one(c)
-        .await?
-    });
-    Ok(due.into_iter().chain(window).min())
-}

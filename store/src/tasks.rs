@@ -804,28 +804,3 @@ pub async fn events(tx: &mut Tx, task_id: Id) -> Result<Vec<TaskEvent>> {
         .await?
     }))
 }
-
-/// The earliest instant a task must be chased: an open one's claim time, or a claimed one's due
-/// time (its holder is reminded), plus a day for the lead. `None`: nothing to chase.
-pub async fn next_chase(tx: &mut Tx) -> Result<Option<DateTime<Utc>>> {
-    type Instant = Option<DateTime<Utc>>;
-    let (claim, owner, lead): (Instant, Instant, Instant) = on_tx!(tx, |c| {
-        sqlx::query_as(
-            "SELECT (SELECT MIN(claim_by) FROM tasks WHERE status = 'open'
-                       AND unclaimed_escalated_at IS NULL AND claim_by IS NOT NULL),
-                    (SELECT MIN(due_at) FROM tasks WHERE status = 'claimed'
-                       AND kind IN ('relay', 'outreach') AND owner_reminded_at IS NULL),
-                    (SELECT MIN(due_at) FROM tasks WHERE status = 'claimed'
-                       AND kind IN ('relay', 'outreach') AND owner_reminded_at IS NOT NULL
-                       AND lead_reminded_at IS NULL)",
-        )
-        .fetch_one(c)
-        .await?
-    });
-    Ok(
-        [claim, owner, lead.map(|d| d + chrono::TimeDelta::hours(24))]
-            .into_iter()
-            .flatten()
-            .min(),
-    )
-}
