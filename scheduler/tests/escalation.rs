@@ -186,7 +186,9 @@ impl World {
         let offers = handovers::unanswered(&mut tx, times.handover_before)
             .await
             .unwrap();
-        drop(tx);
+        // At once: on PostgreSQL a dropped transaction keeps its lease's row lock until its
+        // connection is next used, and the engine's own lease would skip the row.
+        tx.rollback().await.unwrap();
         let found = DueWork {
             steps: !leased.is_empty(),
             windows: !ended.is_empty(),

@@ -429,6 +429,18 @@ impl Store {
 }
 
 impl Tx {
+    /// Undoes the transaction now. Dropping it undoes it too, but on a pool only when its
+    /// connection is next used, so its row locks outlive it until then.
+    pub async fn rollback(self) -> Result<()> {
+        match self.inner {
+            TxInner::Sqlite(SqliteTx::Pooled(t)) => t.rollback().await?,
+            // Sent with the next begin, as a drop would (see `ScratchTx`).
+            TxInner::Sqlite(SqliteTx::Scratch(t)) => drop(t),
+            TxInner::Postgres(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+
     pub async fn commit(self) -> Result<()> {
         match self.inner {
             TxInner::Sqlite(SqliteTx::Pooled(t)) => t.commit().await?,
