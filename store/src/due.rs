@@ -6,7 +6,9 @@
 //! instead of three transactions and six queries. Each condition here is the `WHERE` clause of
 //! the query it stands for ([`steps::lease_due`], [`steps::windows_ended`],
 //! [`tasks::unclaimed_past_claim_time`], [`tasks::overdue`], [`handovers::unanswered`]), with the
-//! same parameters, so "nothing" here means those queries find nothing.
+//! same parameters, so "nothing" here means those queries find nothing. A "yes" can still find
+//! nothing on PostgreSQL: a row another transaction has locked counts here, and the lease skips
+//! it (`SKIP LOCKED`); the engine then just tries.
 //!
 //! [`steps::lease_due`]: crate::steps::lease_due
 //! [`steps::windows_ended`]: crate::steps::windows_ended
