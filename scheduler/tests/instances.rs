@@ -200,6 +200,13 @@ fn assert_clean(snap: &Snapshot) {
     assert_eq!(steps.len(), snap.outbox.len(), "one message per step");
 }
 
+/// A Tuesday morning, outside quiet hours: the backlog's first steps are due at once.
+fn tuesday_morning() -> DateTime<Utc> {
+    Oslo.with_ymd_and_hms(2026, 3, 10, 9, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
 /// Two engines, one database, one backlog; with `later`, time then moves on 25 hours so every
 /// SMS window ends at once and both engines race to escalate.
 async fn two_engines(backend: &str, later: bool) {
@@ -209,11 +216,7 @@ async fn two_engines(backend: &str, later: bool) {
     let started = std::time::Instant::now();
     // Each engine with a pool of its own, as two instances would have.
     let (store_a, store_b) = (db.store(4).await, db.store(4).await);
-    // A Tuesday morning, outside quiet hours.
-    let now = Oslo
-        .with_ymd_and_hms(2026, 3, 10, 9, 0, 0)
-        .unwrap()
-        .with_timezone(&Utc);
+    let now = tuesday_morning();
     let clock = Arc::new(ManualClock::new(now));
     let a = engine(store_a.clone(), clock.clone(), "instance-a");
     let b = engine(store_b.clone(), clock.clone(), "instance-b");
@@ -316,10 +319,7 @@ async fn leases_and_ended_windows_keep_their_limit_and_order(backend: &str) {
         return;
     };
     let store = db.store(2).await;
-    let now = Oslo
-        .with_ymd_and_hms(2026, 3, 10, 9, 0, 0)
-        .unwrap()
-        .with_timezone(&Utc);
+    let now = tuesday_morning();
     let planner = engine(store.clone(), Arc::new(ManualClock::new(now)), "planner");
     let notices = backlog(&store, &planner, now).await;
     let mut queued: Vec<Step> = snapshot(&store, &notices)
@@ -379,10 +379,7 @@ async fn a_lease_that_ran_out_is_due_again(backend: &str) {
         return;
     };
     let store = db.store(2).await;
-    let now = Oslo
-        .with_ymd_and_hms(2026, 3, 10, 9, 0, 0)
-        .unwrap()
-        .with_timezone(&Utc);
+    let now = tuesday_morning();
     let clock = Arc::new(ManualClock::new(now));
     let survivor = engine(store.clone(), clock.clone(), "survivor");
     let notices = backlog(&store, &survivor, now).await;

@@ -42,17 +42,26 @@ pub struct ChaseTimes {
     pub handover_before: DateTime<Utc>,
 }
 
-/// The chase's four conditions; the same text on both backends.
-macro_rules! chase_due {
-    () => {
-        "(EXISTS (SELECT 1 FROM tasks WHERE status = 'open' AND claim_by < $3
-                   AND unclaimed_escalated_at IS NULL)
-         OR EXISTS (SELECT 1 FROM tasks WHERE status = 'claimed' AND kind IN ('relay', 'outreach')
-                   AND due_at < $3 AND owner_reminded_at IS NULL)
-         OR EXISTS (SELECT 1 FROM tasks WHERE status = 'claimed' AND kind IN ('relay', 'outreach')
-                   AND due_at < $4 AND owner_reminded_at IS NOT NULL AND lead_reminded_at IS NULL)
-         OR EXISTS (SELECT 1 FROM handovers WHERE status = 'offered'
-                   AND COALESCE(reminded_at, offered_at) < $5))"
+/// The statement, written once: only how the channel list is matched differs between the
+/// backends (`$1` is an array on PostgreSQL, a JSON array on SQLite), as in `lease_due`.
+macro_rules! due_work_sql {
+    ($channel_in:literal) => {
+        concat!(
+            "SELECT EXISTS (SELECT 1 FROM steps WHERE ",
+            $channel_in,
+            " AND status IN ('queued', 'sending') AND due_at <= $3 AND lease_until < $2),
+                    EXISTS (SELECT 1 FROM steps WHERE status IN ('sent', 'delivered', 'queued')
+                       AND window_ends_at <= $3),
+                    (EXISTS (SELECT 1 FROM tasks WHERE status = 'open' AND claim_by < $3
+                       AND unclaimed_escalated_at IS NULL)
+                     OR EXISTS (SELECT 1 FROM tasks WHERE status = 'claimed'
+                       AND kind IN ('relay', 'outreach') AND due_at < $3 AND owner_reminded_at IS NULL)
+                     OR EXISTS (SELECT 1 FROM tasks WHERE status = 'claimed'
+                       AND kind IN ('relay', 'outreach') AND due_at < $4
+                       AND owner_reminded_at IS NOT NULL AND lead_reminded_at IS NULL)
+                     OR EXISTS (SELECT 1 FROM handovers WHERE status = 'offered'
+                       AND COALESCE(reminded_at, offered_at) < $5))"
+        )
     };
 }
 
@@ -62,30 +71,18 @@ pub async fn due_work(tx: &mut Tx, channels: &[ChannelKind], times: ChaseTimes) 
     let now_ms = times.now.timestamp_millis();
     let (steps, windows, chase): (bool, bool, bool) = match &mut tx.inner {
         TxInner::Postgres(t) => {
-            sqlx::query_as(concat!(
-                "SELECT EXISTS (SELECT 1 FROM steps WHERE channel = ANY($1)
-                           AND status IN ('queued', 'sending') AND due_at <= $3 AND lease_until < $2),
-                        EXISTS (SELECT 1 FROM steps WHERE status IN ('sent', 'delivered', 'queued')
-                           AND window_ends_at <= $3),
-                        ",
-                chase_due!()
-            ))
-            .bind(&names)
-            .bind(now_ms)
-            .bind(times.now)
-            .bind(times.lead_due_before)
-            .bind(times.handover_before)
-            .fetch_one(&mut **t)
-            .await?
+            sqlx::query_as(due_work_sql!("channel = ANY($1)"))
+                .bind(&names)
+                .bind(now_ms)
+                .bind(times.now)
+                .bind(times.lead_due_before)
+                .bind(times.handover_before)
+                .fetch_one(&mut **t)
+                .await?
         }
         TxInner::Sqlite(t) => {
-            sqlx::query_as(concat!(
-                "SELECT EXISTS (SELECT 1 FROM steps WHERE channel IN (SELECT value FROM json_each($1))
-                           AND status IN ('queued', 'sending') AND due_at <= $3 AND lease_until < $2),
-                        EXISTS (SELECT 1 FROM steps WHERE status IN ('sent', 'delivered', 'queued')
-                           AND window_ends_at <= $3),
-                        ",
-                chase_due!()
+            sqlx::query_as(due_work_sql!(
+                "channel IN (SELECT value FROM json_each($1))"
             ))
             .bind(serde_json::Value::from(names).to_string())
             .bind(now_ms)

@@ -249,8 +249,8 @@ impl SimReport {
 /// the same core (see [`run`]), and that thread is ready to run the moment the statement is
 /// sent. Sleeping costs a futex wait here and a futex wake there for every statement, and the
 /// runtime's park and unpark around them; yielding hands the core straight to the worker, and
-/// the worker's answer finds this thread awake. Measured: 3,000 patients in 26–28 s instead of
-/// 34 s, 10,000 in 98–103 s instead of 121–137 s, with the same output.
+/// the worker's answer finds this thread awake. Measured: 3,000 patients in 26.7–27.4 s instead
+/// of 34 s, 10,000 in 89–91 s instead of 121–137 s, with the same output.
 ///
 /// The inner future is polled only when it has been woken, as under the plain runtime. While
 /// it waits, this future wakes itself after each yield, so the runtime's timers still run (the
